@@ -1,0 +1,250 @@
+//! The Mosaic signature construction (`cryptography.md`, `record.md`).
+//!
+//! Records are signed with RFC 8032 Ed25519ph, context `"Mosaic"`, where the
+//! 64-byte prehash is BLAKE3 (unkeyed, `finalize_xof`, 64 bytes) of the signed
+//! bytes. Signing is deterministic. Verification is strict and *cofactored*:
+//! the public key must be canonical and not of small order, `R` must be
+//! canonical, `s` must be below the group order `L`, and
+//! `[8][s]B == [8]R + [8][k]A` must hold.
+//!
+//! The same construction with another context signs the transport
+//! authentication challenges (SPEC-NOTES D-3, D-4), so that a signature made
+//! for one purpose can never pass for another.
+
+use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use sha2::{Digest, Sha512};
+use zeroize::Zeroize;
+
+/// The context of record signatures.
+pub const RECORD_CONTEXT: &[u8] = b"Mosaic";
+/// The context of a server's proof of its key over WebSocket (D-3).
+pub const SERVER_AUTH_CONTEXT: &[u8] = b"Mosaic server authentication";
+/// The context of a client's proof of its key over WebSocket (D-4).
+pub const CLIENT_AUTH_CONTEXT: &[u8] = b"Mosaic client authentication";
+
+/// RFC 8032 `dom2` prefix for Ed25519ph.
+const DOM2_PREFIX: &[u8] = b"SigEd25519 no Ed25519 collisions";
+
+/// Why a signature did not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// `R` is not the canonical encoding of a curve point.
+    #[error("signature R is not a canonical curve point")]
+    InvalidR,
+    /// `s` is not below the group order.
+    #[error("signature s is not below the group order")]
+    NonCanonicalS,
+    /// The signer's public key is not a valid, strong key.
+    #[error("the signing public key is invalid")]
+    InvalidPublicKey,
+    /// The equation does not hold: the signature is not by this key over
+    /// these bytes.
+    #[error("signature does not match the signed data and key")]
+    Mismatch,
+}
+
+/// BLAKE3 of `data` extended to 64 bytes with `finalize_xof`: the Ed25519ph
+/// prehash of Mosaic signatures.
+pub fn blake3_xof64(data: &[u8]) -> [u8; 64] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(data);
+    xof64(&hasher)
+}
+
+/// The first 64 bytes of a BLAKE3 hasher's extendable output.
+pub(crate) fn xof64(hasher: &blake3::Hasher) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    hasher.finalize_xof().fill(&mut out);
+    out
+}
+
+/// Context length must fit one byte.
+fn dom2(h: &mut Sha512, context: &[u8]) {
+    debug_assert!(context.len() <= 255);
+    h.update(DOM2_PREFIX);
+    h.update([1u8, context.len() as u8]);
+    h.update(context);
+}
+
+fn hash_to_scalar(h: Sha512) -> Scalar {
+    let wide: [u8; 64] = h.finalize().into();
+    Scalar::from_bytes_mod_order_wide(&wide)
+}
+
+/// The secret scalar and nonce prefix expanded from a 32-byte seed.
+pub(crate) struct Expanded {
+    scalar: Scalar,
+    prefix: [u8; 32],
+}
+
+impl Drop for Expanded {
+    fn drop(&mut self) {
+        self.scalar.zeroize();
+        self.prefix.zeroize();
+    }
+}
+
+impl Expanded {
+    pub(crate) fn from_seed(seed: &[u8; 32]) -> Expanded {
+        let mut h: [u8; 64] = Sha512::digest(seed).into();
+        let mut lower = [0u8; 32];
+        lower.copy_from_slice(&h[..32]);
+        lower[0] &= 248;
+        lower[31] &= 127;
+        lower[31] |= 64;
+        let scalar = Scalar::from_bytes_mod_order(lower);
+        let mut prefix = [0u8; 32];
+        prefix.copy_from_slice(&h[32..]);
+        lower.zeroize();
+        h.zeroize();
+        Expanded { scalar, prefix }
+    }
+
+    pub(crate) fn public_point(&self) -> EdwardsPoint {
+        &self.scalar * ED25519_BASEPOINT_TABLE
+    }
+}
+
+/// Signs a 64-byte prehash with Ed25519ph under `context`.
+pub(crate) fn sign_prehashed(
+    key: &Expanded,
+    public: &[u8; 32],
+    prehash: &[u8; 64],
+    context: &[u8],
+) -> [u8; 64] {
+    let mut h = Sha512::new();
+    dom2(&mut h, context);
+    h.update(key.prefix);
+    h.update(prehash);
+    let r = hash_to_scalar(h);
+    let big_r = (&r * ED25519_BASEPOINT_TABLE).compress();
+
+    let mut h = Sha512::new();
+    dom2(&mut h, context);
+    h.update(big_r.as_bytes());
+    h.update(public);
+    h.update(prehash);
+    let k = hash_to_scalar(h);
+
+    let s = k * key.scalar + r;
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(big_r.as_bytes());
+    sig[32..].copy_from_slice(s.as_bytes());
+    sig
+}
+
+/// Decompresses a public key, requiring the canonical encoding and a point
+/// that is not of small order.
+pub(crate) fn decompress_public(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
+    let compressed = CompressedEdwardsY(*bytes);
+    let point = compressed.decompress()?;
+    if point.compress() != compressed || point.is_small_order() {
+        return None;
+    }
+    Some(point)
+}
+
+/// Verifies an Ed25519ph signature over a 64-byte prehash, cofactored and
+/// strict. `point` must come from [`decompress_public`] of `public`.
+pub(crate) fn verify_prehashed(
+    public: &[u8; 32],
+    point: &EdwardsPoint,
+    prehash: &[u8; 64],
+    context: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), SignatureError> {
+    let mut r_bytes = [0u8; 32];
+    r_bytes.copy_from_slice(&signature[..32]);
+    let mut s_bytes = [0u8; 32];
+    s_bytes.copy_from_slice(&signature[32..]);
+
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))
+        .ok_or(SignatureError::NonCanonicalS)?;
+    let r_compressed = CompressedEdwardsY(r_bytes);
+    let big_r = r_compressed.decompress().ok_or(SignatureError::InvalidR)?;
+    if big_r.compress() != r_compressed {
+        return Err(SignatureError::InvalidR);
+    }
+
+    let mut h = Sha512::new();
+    dom2(&mut h, context);
+    h.update(r_bytes);
+    h.update(public);
+    h.update(prehash);
+    let k = hash_to_scalar(h);
+
+    // R' = [s]B - [k]A; the signature holds when [8](R' - R) is the identity.
+    let minus_a = -point;
+    let r_prime = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &minus_a, &s);
+    if (r_prime - big_r).mul_by_cofactor().is_identity() {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
+}
+
+trait IsIdentity {
+    fn is_identity(&self) -> bool;
+}
+
+impl IsIdentity for EdwardsPoint {
+    fn is_identity(&self) -> bool {
+        use curve25519_dalek::traits::Identity;
+        *self == EdwardsPoint::identity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_rfc8032_ed25519ph_test_vector() {
+        // RFC 8032 section 7.3, "TEST abc": Ed25519ph with no context, where
+        // the prehash is SHA-512("abc"). An empty context is allowed by dom2.
+        let seed = hex32("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42");
+        let public = hex32("ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf");
+        let key = Expanded::from_seed(&seed);
+        assert_eq!(key.public_point().compress().to_bytes(), public);
+        let prehash: [u8; 64] = Sha512::digest(b"abc").into();
+        let sig = sign_prehashed(&key, &public, &prehash, b"");
+        let expected = "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae4131f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406";
+        assert_eq!(hex(&sig), expected);
+        let point = decompress_public(&public).unwrap();
+        verify_prehashed(&public, &point, &prehash, b"", &sig).unwrap();
+        assert_eq!(
+            verify_prehashed(&public, &point, &prehash, b"Mosaic", &sig),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn refuses_high_s() {
+        let seed = [7u8; 32];
+        let key = Expanded::from_seed(&seed);
+        let public = key.public_point().compress().to_bytes();
+        let point = decompress_public(&public).unwrap();
+        let prehash = blake3_xof64(b"data");
+        let mut sig = sign_prehashed(&key, &public, &prehash, RECORD_CONTEXT);
+        sig[63] |= 0xf0;
+        assert_eq!(
+            verify_prehashed(&public, &point, &prehash, RECORD_CONTEXT, &sig),
+            Err(SignatureError::NonCanonicalS)
+        );
+    }
+
+    fn hex32(s: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap();
+        }
+        out
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+}
