@@ -13,6 +13,18 @@ pub enum Error {
     /// A key was invalid.
     #[error(transparent)]
     Key(#[from] crate::keys::KeyError),
+    /// A record was invalid, or could not be built.
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordError),
+    /// A reference, id or address was invalid.
+    #[error(transparent)]
+    Reference(#[from] crate::reference::ReferenceError),
+    /// A tag or tag set was invalid.
+    #[error(transparent)]
+    Tag(#[from] crate::tag::TagError),
+    /// A timestamp was out of range or malformed.
+    #[error(transparent)]
+    Timestamp(#[from] crate::timestamp::TimestampError),
     /// A signature did not verify.
     #[error(transparent)]
     Signature(#[from] crate::crypto::SignatureError),

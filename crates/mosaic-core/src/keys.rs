@@ -152,9 +152,9 @@ impl FromStr for PublicKey {
 impl TryFrom<&[u8]> for PublicKey {
     type Error = KeyError;
     fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| KeyError::WrongLength {
-            found: bytes.len(),
-        })?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| KeyError::WrongLength { found: bytes.len() })?;
         PublicKey::from_bytes(&arr)
     }
 }
@@ -278,7 +278,10 @@ mod tests {
         let sk = SecretKey::from_bytes(&[9u8; 32]);
         let pk = sk.public();
         assert_eq!(PublicKey::from_printable(&pk.to_printable()).unwrap(), pk);
-        assert_eq!(PublicKey::from_server_printable(&pk.to_server_printable()).unwrap(), pk);
+        assert_eq!(
+            PublicKey::from_server_printable(&pk.to_server_printable()).unwrap(),
+            pk
+        );
         assert_eq!(SecretKey::from_printable(&sk.to_printable()).unwrap(), sk);
         assert!(PublicKey::from_printable(&pk.to_server_printable()).is_err());
         assert!(!format!("{sk:?}").contains(&sk.to_printable()));

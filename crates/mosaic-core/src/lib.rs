@@ -8,28 +8,49 @@
 //! The central types:
 //! - [`PublicKey`] and [`SecretKey`]: ed25519 identities and their human
 //!   encodings (`mopub0`, `mosrv0`, `mosec0`).
+//! - [`Record`] (a validated view over bytes) and [`OwnedRecord`], made by
+//!   [`RecordBuilder`]; named by [`Id`], [`Address`] and [`Reference`].
 //!
 //! ```
-//! use mosaic_core::{PublicKey, SecretKey, RECORD_CONTEXT};
+//! use mosaic_core::{Kind, Nonce, OwnedRecord, RecordBuilder, SecretKey, Timestamp};
 //!
 //! # fn main() -> Result<(), mosaic_core::Error> {
 //! let secret = SecretKey::from_bytes(&[7u8; 32]);
-//! let public: PublicKey = secret.public().to_printable().parse()?;
-//! let signature = secret.sign(b"hello", RECORD_CONTEXT);
-//! public.verify(b"hello", RECORD_CONTEXT, &signature)?;
+//! let record = RecordBuilder::new(Kind::MICROBLOG_ROOT, Timestamp::from_nanos(1_750_000_000_000_000_000)?)
+//!     .nonce(Nonce::from_key(b"hello"))
+//!     .payload(b"Hello, Mosaic!")
+//!     .build(&secret)?;
+//! // Anyone can check the bytes: every validation step of record.md runs.
+//! let checked = OwnedRecord::from_vec(record.as_bytes().to_vec())?;
+//! assert_eq!(checked.author(), secret.public());
 //! # Ok(())
 //! # }
 //! ```
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod view;
+
 mod crypto;
 mod error;
 mod keys;
+mod kind;
 pub mod printable;
+mod record;
+mod reference;
+mod tag;
+mod timestamp;
 
 pub use crypto::{
     CLIENT_AUTH_CONTEXT, RECORD_CONTEXT, SERVER_AUTH_CONTEXT, SignatureError, blake3_xof64,
 };
 pub use error::Error;
 pub use keys::{KeyError, PublicKey, SecretKey};
+pub use kind::*;
+pub use record::{
+    HEADER_LEN, MAX_RECORD_LEN, OwnedRecord, Record, RecordBuilder, RecordError, RecordFlags,
+    SIGNATURE_LEN, ValidationStep,
+};
+pub use reference::{Address, Id, Nonce, Reference, ReferenceError};
+pub use tag::{OwnedTag, OwnedTagSet, Tag, TagError, TagIter, TagSet, TagType, TagValue};
+pub use timestamp::*;

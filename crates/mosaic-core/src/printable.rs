@@ -265,7 +265,10 @@ mod tests {
     fn refuses_bad_characters_and_lengths() {
         assert!(matches!(
             zbase32_decode("yl"),
-            Err(PrintableError::InvalidCharacter { character: 'l', index: 1 })
+            Err(PrintableError::InvalidCharacter {
+                character: 'l',
+                index: 1
+            })
         ));
         assert!(matches!(
             zbase32_decode("yyy"),
@@ -273,7 +276,11 @@ mod tests {
         ));
         assert!(matches!(
             decode_fixed::<32>(Prefix::UserPublicKey, "mopub0yyyy"),
-            Err(PrintableError::WrongLength { expected: 52, found: 4, .. })
+            Err(PrintableError::WrongLength {
+                expected: 52,
+                found: 4,
+                ..
+            })
         ));
         assert!(matches!(
             decode_fixed::<32>(Prefix::UserPublicKey, "mosec0yyyy"),

@@ -13,6 +13,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+mod invalid_records;
+mod keys;
+mod records;
+
 /// Arguments of `cargo xtask interop`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -54,7 +58,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let vectors = Vectors { dir };
     let mut report = Report::new(args.verbose);
     type Area = fn(&Vectors, &mut Report) -> Result<()>;
-    let areas: &[(&str, Area)] = &[];
+    let areas: &[(&str, Area)] = &[
+        ("keys", keys::run),
+        ("records", records::run),
+        ("invalid_records", invalid_records::run),
+    ];
     for (name, area) in areas {
         if let Err(e) = area(&vectors, &mut report) {
             report.fail(name, "(file)", format!("{e:#}"));
@@ -72,8 +80,8 @@ impl Vectors {
     /// Loads one vector file as JSON.
     pub fn load(&self, file: &str) -> Result<Value> {
         let path = self.dir.join(file);
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 }
