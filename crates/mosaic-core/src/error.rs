@@ -16,4 +16,10 @@ pub enum Error {
     /// A signature did not verify.
     #[error(transparent)]
     Signature(#[from] crate::crypto::SignatureError),
+    /// A timestamp was out of range or malformed.
+    #[error(transparent)]
+    Timestamp(#[from] crate::timestamp::TimestampError),
+    /// A kind could not be parsed.
+    #[error(transparent)]
+    Kind(#[from] crate::kind::KindError),
 }

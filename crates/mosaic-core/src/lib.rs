@@ -26,10 +26,14 @@
 mod crypto;
 mod error;
 mod keys;
+mod kind;
 pub mod printable;
+mod timestamp;
 
 pub use crypto::{
     CLIENT_AUTH_CONTEXT, RECORD_CONTEXT, SERVER_AUTH_CONTEXT, SignatureError, blake3_xof64,
 };
 pub use error::Error;
 pub use keys::{KeyError, PublicKey, SecretKey};
+pub use kind::{DuplicateHandling, Kind, KindError, KindFlags, ReadAccess};
+pub use timestamp::{DateTimeField, Timestamp, TimestampError};

@@ -13,6 +13,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+mod kinds;
+mod timestamps;
+
 /// Arguments of `cargo xtask interop`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -54,7 +57,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let vectors = Vectors { dir };
     let mut report = Report::new(args.verbose);
     type Area = fn(&Vectors, &mut Report) -> Result<()>;
-    let areas: &[(&str, Area)] = &[];
+    let areas: &[(&str, Area)] = &[("timestamps", timestamps::run), ("kinds", kinds::run)];
     for (name, area) in areas {
         if let Err(e) = area(&vectors, &mut report) {
             report.fail(name, "(file)", format!("{e:#}"));
