@@ -22,10 +22,13 @@ pub enum Error {
     /// A tag or tag set was invalid.
     #[error(transparent)]
     Tag(#[from] crate::tag::TagError),
-    /// A timestamp was out of range or malformed.
-    #[error(transparent)]
-    Timestamp(#[from] crate::timestamp::TimestampError),
     /// A signature did not verify.
     #[error(transparent)]
     Signature(#[from] crate::crypto::SignatureError),
+    /// A timestamp was out of range or malformed.
+    #[error(transparent)]
+    Timestamp(#[from] crate::timestamp::TimestampError),
+    /// A kind could not be parsed.
+    #[error(transparent)]
+    Kind(#[from] crate::kind::KindError),
 }

@@ -46,11 +46,11 @@ pub use crypto::{
 };
 pub use error::Error;
 pub use keys::{KeyError, PublicKey, SecretKey};
-pub use kind::*;
+pub use kind::{DuplicateHandling, Kind, KindError, KindFlags, ReadAccess};
 pub use record::{
     HEADER_LEN, MAX_RECORD_LEN, OwnedRecord, Record, RecordBuilder, RecordError, RecordFlags,
     SIGNATURE_LEN, ValidationStep,
 };
 pub use reference::{Address, Id, Nonce, Reference, ReferenceError};
 pub use tag::{OwnedTag, OwnedTagSet, Tag, TagError, TagIter, TagSet, TagType, TagValue};
-pub use timestamp::*;
+pub use timestamp::{DateTimeField, Timestamp, TimestampError};

@@ -15,7 +15,9 @@ use serde_json::Value;
 
 mod invalid_records;
 mod keys;
+mod kinds;
 mod records;
+mod timestamps;
 
 /// Arguments of `cargo xtask interop`.
 #[derive(clap::Args)]
@@ -60,6 +62,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     type Area = fn(&Vectors, &mut Report) -> Result<()>;
     let areas: &[(&str, Area)] = &[
         ("keys", keys::run),
+        ("timestamps", timestamps::run),
+        ("kinds", kinds::run),
         ("records", records::run),
         ("invalid_records", invalid_records::run),
     ];
