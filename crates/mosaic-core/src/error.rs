@@ -13,6 +13,9 @@ pub enum Error {
     /// A key was invalid.
     #[error(transparent)]
     Key(#[from] crate::keys::KeyError),
+    /// A filter was invalid, or could not be built.
+    #[error(transparent)]
+    Filter(#[from] crate::filter::FilterError),
     /// A record was invalid, or could not be built.
     #[error(transparent)]
     Record(#[from] crate::record::RecordError),

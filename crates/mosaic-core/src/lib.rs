@@ -33,6 +33,7 @@ mod view;
 
 mod crypto;
 mod error;
+mod filter;
 mod keys;
 mod kind;
 pub mod printable;
@@ -45,6 +46,10 @@ pub use crypto::{
     CLIENT_AUTH_CONTEXT, RECORD_CONTEXT, SERVER_AUTH_CONTEXT, SignatureError, blake3_xof64,
 };
 pub use error::Error;
+pub use filter::{
+    ElementType, Filter, FilterBuilder, FilterElement, FilterError, IdPrefixes, Keys, Kinds,
+    OwnedFilter, TagList, Timestamps,
+};
 pub use keys::{KeyError, PublicKey, SecretKey};
 pub use kind::{DuplicateHandling, Kind, KindError, KindFlags, ReadAccess};
 pub use record::{

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+mod filters;
 mod invalid_records;
 mod keys;
 mod kinds;
@@ -66,6 +67,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ("kinds", kinds::run),
         ("records", records::run),
         ("invalid_records", invalid_records::run),
+        ("filters", filters::run),
     ];
     for (name, area) in areas {
         if let Err(e) = area(&vectors, &mut report) {
