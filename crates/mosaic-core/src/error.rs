@@ -16,4 +16,13 @@ pub enum Error {
     /// A signature did not verify.
     #[error(transparent)]
     Signature(#[from] crate::crypto::SignatureError),
+    /// An encrypted secret key could not be made, parsed or opened.
+    #[error(transparent)]
+    EncryptedKey(#[from] crate::encrypted::EncryptedKeyError),
+    /// A string is not a Mosaic URL.
+    #[error(transparent)]
+    Url(#[from] crate::url::UrlError),
+    /// A bootstrap was malformed.
+    #[error(transparent)]
+    Bootstrap(#[from] crate::bootstrap::BootstrapError),
 }

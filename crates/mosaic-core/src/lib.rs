@@ -23,13 +23,21 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod bootstrap;
 mod crypto;
+mod encrypted;
 mod error;
 mod keys;
 pub mod printable;
+mod url;
 
+pub use bootstrap::{
+    BootstrapError, ServerBootstrap, ServerUsage, UserBootstrap, UserBootstrapEntry,
+};
 pub use crypto::{
     CLIENT_AUTH_CONTEXT, RECORD_CONTEXT, SERVER_AUTH_CONTEXT, SignatureError, blake3_xof64,
 };
+pub use encrypted::{EncryptedKeyError, EncryptedSecretKey};
 pub use error::Error;
 pub use keys::{KeyError, PublicKey, SecretKey};
+pub use url::{Host, Scheme, Url, UrlError};

@@ -13,6 +13,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+mod bootstraps;
+mod encrypted_secret_keys;
+
 /// Arguments of `cargo xtask interop`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -54,7 +57,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let vectors = Vectors { dir };
     let mut report = Report::new(args.verbose);
     type Area = fn(&Vectors, &mut Report) -> Result<()>;
-    let areas: &[(&str, Area)] = &[];
+    let areas: &[(&str, Area)] = &[
+        ("bootstraps", bootstraps::run),
+        ("encrypted_secret_keys", encrypted_secret_keys::run),
+    ];
     for (name, area) in areas {
         if let Err(e) = area(&vectors, &mut report) {
             report.fail(name, "(file)", format!("{e:#}"));
