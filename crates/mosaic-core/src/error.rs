@@ -34,4 +34,13 @@ pub enum Error {
     /// A kind could not be parsed.
     #[error(transparent)]
     Kind(#[from] crate::kind::KindError),
+    /// An encrypted secret key could not be made, parsed or opened.
+    #[error(transparent)]
+    EncryptedKey(#[from] crate::encrypted::EncryptedKeyError),
+    /// A string is not a Mosaic URL.
+    #[error(transparent)]
+    Url(#[from] crate::url::UrlError),
+    /// A bootstrap was malformed.
+    #[error(transparent)]
+    Bootstrap(#[from] crate::bootstrap::BootstrapError),
 }

@@ -31,7 +31,9 @@
 
 mod view;
 
+pub mod bootstrap;
 mod crypto;
+mod encrypted;
 mod error;
 mod filter;
 mod keys;
@@ -41,10 +43,15 @@ mod record;
 mod reference;
 mod tag;
 mod timestamp;
+mod url;
 
+pub use bootstrap::{
+    BootstrapError, ServerBootstrap, ServerUsage, UserBootstrap, UserBootstrapEntry,
+};
 pub use crypto::{
     CLIENT_AUTH_CONTEXT, RECORD_CONTEXT, SERVER_AUTH_CONTEXT, SignatureError, blake3_xof64,
 };
+pub use encrypted::{EncryptedKeyError, EncryptedSecretKey};
 pub use error::Error;
 pub use filter::{
     ElementType, Filter, FilterBuilder, FilterElement, FilterError, IdPrefixes, Keys, Kinds,
@@ -59,3 +66,4 @@ pub use record::{
 pub use reference::{Address, Id, Nonce, Reference, ReferenceError};
 pub use tag::{OwnedTag, OwnedTagSet, Tag, TagError, TagIter, TagSet, TagType, TagValue};
 pub use timestamp::{DateTimeField, Timestamp, TimestampError};
+pub use url::{Host, Scheme, Url, UrlError};

@@ -13,6 +13,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+mod bootstraps;
+mod encrypted_secret_keys;
 mod filters;
 mod invalid_records;
 mod keys;
@@ -36,7 +38,7 @@ pub struct Args {
 pub fn vectors_dir(explicit: Option<PathBuf>) -> Result<PathBuf> {
     let dir = match explicit.or_else(|| std::env::var_os("MOSAIC_VECTORS").map(PathBuf::from)) {
         Some(d) => d,
-        None => workspace_root().join("../shared/vectors"),
+        None => crate::project_root().join("../shared/vectors"),
     };
     if !dir.join("records.json").is_file() {
         bail!(
@@ -45,14 +47,6 @@ pub fn vectors_dir(explicit: Option<PathBuf>) -> Result<PathBuf> {
         );
     }
     Ok(dir)
-}
-
-/// The workspace root (the parent of `xtask/`).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// Runs every area and prints the closing line.
@@ -68,6 +62,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ("records", records::run),
         ("invalid_records", invalid_records::run),
         ("filters", filters::run),
+        ("bootstraps", bootstraps::run),
+        ("encrypted_secret_keys", encrypted_secret_keys::run),
     ];
     for (name, area) in areas {
         if let Err(e) = area(&vectors, &mut report) {
