@@ -7,7 +7,7 @@
 //! such cases are listed once, by name, at the end.
 
 use std::fmt::Display;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};

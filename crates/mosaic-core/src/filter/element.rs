@@ -138,7 +138,7 @@ pub(super) fn check(filter: &[u8], offset: usize) -> Result<u8, FilterError> {
     };
     match element_type {
         ElementType::AUTHORS | ElementType::SIGNERS => {
-            if data.len() % 32 != 0 {
+            if !data.len().is_multiple_of(32) {
                 return Err(bad_length());
             }
             for (i, key) in data.chunks_exact(32).enumerate() {
@@ -169,7 +169,7 @@ pub(super) fn check(filter: &[u8], offset: usize) -> Result<u8, FilterError> {
             }
         }
         ElementType::EXCLUDE => {
-            if data.len() % 32 != 0 {
+            if !data.len().is_multiple_of(32) {
                 return Err(bad_length());
             }
             for (i, prefix) in data.chunks_exact(32).enumerate() {

@@ -173,7 +173,7 @@ impl Filter {
         if len < HEADER_LEN {
             return Err(FilterError::TooShort { len });
         }
-        if len % 8 != 0 {
+        if !len.is_multiple_of(8) {
             return Err(FilterError::NotAligned { len });
         }
         Ok(len)

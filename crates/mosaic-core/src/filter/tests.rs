@@ -144,7 +144,12 @@ fn matching() {
     let alice = SecretKey::from_bytes(&[1; 32]);
     let bob = SecretKey::from_bytes(&[2; 32]);
     let notify_bob = OwnedTag::notify_public_key(&bob.public());
-    let r1 = record(&alice, Kind::MICROBLOG_ROOT, 100, &[notify_bob.clone()]);
+    let r1 = record(
+        &alice,
+        Kind::MICROBLOG_ROOT,
+        100,
+        std::slice::from_ref(&notify_bob),
+    );
     let r2 = record(&alice, Kind::PROFILE, 200, &[]);
     let r3 = record(&bob, Kind::MICROBLOG_ROOT, 300, &[]);
     let all = [&r1, &r2, &r3];
