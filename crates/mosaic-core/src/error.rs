@@ -16,6 +16,9 @@ pub enum Error {
     /// A filter was invalid, or could not be built.
     #[error(transparent)]
     Filter(#[from] crate::filter::FilterError),
+    /// A HELLO exchange failed.
+    #[error(transparent)]
+    Handshake(#[from] crate::handshake::HandshakeError),
     /// A record was invalid, or could not be built.
     #[error(transparent)]
     Record(#[from] crate::record::RecordError),

@@ -36,6 +36,7 @@ mod crypto;
 mod encrypted;
 mod error;
 mod filter;
+pub mod handshake;
 mod keys;
 mod kind;
 pub mod printable;
