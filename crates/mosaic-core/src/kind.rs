@@ -11,6 +11,8 @@ pub enum DuplicateHandling {
 }
 impl Kind {
     pub const MICROBLOG_ROOT: Kind = Kind(0x0000_0001_0001_001c);
+    pub const KEY_SCHEDULE: Kind = Kind(0x0000_0000_0001_000e);
+    pub const PROFILE: Kind = Kind(0x0000_0000_0002_000e);
     pub const fn from_u64(v: u64) -> Kind {
         Kind(v)
     }

@@ -31,22 +31,32 @@
 
 mod view;
 
+pub mod content;
 mod crypto;
 mod error;
 mod keys;
+mod keyschedule;
 mod kind;
 pub mod printable;
+mod profile;
 mod record;
 mod reference;
 mod tag;
 mod timestamp;
 
+pub use content::ContentError;
 pub use crypto::{
     CLIENT_AUTH_CONTEXT, RECORD_CONTEXT, SERVER_AUTH_CONTEXT, SignatureError, blake3_xof64,
 };
 pub use error::Error;
 pub use keys::{KeyError, PublicKey, SecretKey};
+pub use keyschedule::{
+    ENCRYPTION_KEY_MAGIC, EncryptionAlgorithm, KeyData, KeyMarker, KeySchedule, KeyScheduleEntry,
+    KeyScheduleError, SUBKEY_ATTESTATION_MAGIC, SignerStatus, SubkeyAttestation,
+    validate_record_signer,
+};
 pub use kind::*;
+pub use profile::{CborValue, Profile, ProfileError};
 pub use record::{
     HEADER_LEN, MAX_RECORD_LEN, OwnedRecord, Record, RecordBuilder, RecordError, RecordFlags,
     SIGNATURE_LEN, ValidationStep,

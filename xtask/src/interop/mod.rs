@@ -14,7 +14,9 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 mod invalid_records;
+mod key_schedule;
 mod keys;
+mod profile;
 mod records;
 
 /// Arguments of `cargo xtask interop`.
@@ -62,6 +64,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ("keys", keys::run),
         ("records", records::run),
         ("invalid_records", invalid_records::run),
+        ("key_schedule", key_schedule::run),
+        ("profile", profile::run),
     ];
     for (name, area) in areas {
         if let Err(e) = area(&vectors, &mut report) {
