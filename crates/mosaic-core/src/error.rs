@@ -28,12 +28,22 @@ pub enum Error {
     /// A tag or tag set was invalid.
     #[error(transparent)]
     Tag(#[from] crate::tag::TagError),
-    /// A signature did not verify.
-    #[error(transparent)]
-    Signature(#[from] crate::crypto::SignatureError),
     /// A timestamp was out of range or malformed.
     #[error(transparent)]
     Timestamp(#[from] crate::timestamp::TimestampError),
+    /// A key schedule was invalid, or a record's signer is not valid for
+    /// its author.
+    #[error(transparent)]
+    KeySchedule(#[from] crate::keyschedule::KeyScheduleError),
+    /// A profile was invalid, or could not be built.
+    #[error(transparent)]
+    Profile(#[from] crate::profile::ProfileError),
+    /// A record's human-readable content could not be read.
+    #[error(transparent)]
+    Content(#[from] crate::content::ContentError),
+    /// A signature did not verify.
+    #[error(transparent)]
+    Signature(#[from] crate::crypto::SignatureError),
     /// A kind could not be parsed.
     #[error(transparent)]
     Kind(#[from] crate::kind::KindError),

@@ -32,14 +32,17 @@
 mod view;
 
 pub mod bootstrap;
+pub mod content;
 mod crypto;
 mod encrypted;
 mod error;
 mod filter;
 pub mod handshake;
 mod keys;
+mod keyschedule;
 mod kind;
 pub mod printable;
+mod profile;
 mod record;
 mod reference;
 mod tag;
@@ -49,6 +52,7 @@ mod url;
 pub use bootstrap::{
     BootstrapError, ServerBootstrap, ServerUsage, UserBootstrap, UserBootstrapEntry,
 };
+pub use content::ContentError;
 pub use crypto::{
     CLIENT_AUTH_CONTEXT, RECORD_CONTEXT, SERVER_AUTH_CONTEXT, SignatureError, blake3_xof64,
 };
@@ -59,7 +63,13 @@ pub use filter::{
     OwnedFilter, TagList, Timestamps,
 };
 pub use keys::{KeyError, PublicKey, SecretKey};
+pub use keyschedule::{
+    ENCRYPTION_KEY_MAGIC, EncryptionAlgorithm, KeyData, KeyMarker, KeySchedule, KeyScheduleEntry,
+    KeyScheduleError, SUBKEY_ATTESTATION_MAGIC, SignerStatus, SubkeyAttestation,
+    validate_record_signer,
+};
 pub use kind::{DuplicateHandling, Kind, KindError, KindFlags, ReadAccess};
+pub use profile::{CborValue, Profile, ProfileError};
 pub use record::{
     HEADER_LEN, MAX_RECORD_LEN, OwnedRecord, Record, RecordBuilder, RecordError, RecordFlags,
     SIGNATURE_LEN, ValidationStep,

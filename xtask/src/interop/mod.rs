@@ -17,8 +17,10 @@ mod bootstraps;
 mod encrypted_secret_keys;
 mod filters;
 mod invalid_records;
+mod key_schedule;
 mod keys;
 mod kinds;
+mod profile;
 mod records;
 mod timestamps;
 
@@ -64,6 +66,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ("filters", filters::run),
         ("bootstraps", bootstraps::run),
         ("encrypted_secret_keys", encrypted_secret_keys::run),
+        ("key_schedule", key_schedule::run),
+        ("profile", profile::run),
     ];
     for (name, area) in areas {
         if let Err(e) = area(&vectors, &mut report) {
