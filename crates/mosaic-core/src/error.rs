@@ -25,6 +25,9 @@ pub enum Error {
     /// A timestamp was out of range or malformed.
     #[error(transparent)]
     Timestamp(#[from] crate::timestamp::TimestampError),
+    /// A protocol message was malformed, or could not be encoded.
+    #[error(transparent)]
+    Message(#[from] crate::message::MessageError),
     /// A signature did not verify.
     #[error(transparent)]
     Signature(#[from] crate::crypto::SignatureError),

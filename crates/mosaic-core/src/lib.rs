@@ -33,8 +33,10 @@ mod view;
 
 mod crypto;
 mod error;
+mod filter;
 mod keys;
 mod kind;
+pub mod message;
 pub mod printable;
 mod record;
 mod reference;
@@ -45,8 +47,13 @@ pub use crypto::{
     CLIENT_AUTH_CONTEXT, RECORD_CONTEXT, SERVER_AUTH_CONTEXT, SignatureError, blake3_xof64,
 };
 pub use error::Error;
+pub use filter::{Filter, FilterError, OwnedFilter};
 pub use keys::{KeyError, PublicKey, SecretKey};
 pub use kind::*;
+pub use message::{
+    DhtTarget, IdPrefix, MAX_MESSAGE_LEN, MIN_MESSAGE_LEN, Message, MessageError, MessageRef,
+    MessageType, QueryId, ResultCategory, ResultCode, blob_hash, frame_len,
+};
 pub use record::{
     HEADER_LEN, MAX_RECORD_LEN, OwnedRecord, Record, RecordBuilder, RecordError, RecordFlags,
     SIGNATURE_LEN, ValidationStep,

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 mod invalid_records;
 mod keys;
+mod messages;
 mod records;
 
 /// Arguments of `cargo xtask interop`.
@@ -62,6 +63,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ("keys", keys::run),
         ("records", records::run),
         ("invalid_records", invalid_records::run),
+        ("messages", messages::run),
     ];
     for (name, area) in areas {
         if let Err(e) = area(&vectors, &mut report) {
