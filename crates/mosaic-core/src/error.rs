@@ -41,6 +41,9 @@ pub enum Error {
     /// A record's human-readable content could not be read.
     #[error(transparent)]
     Content(#[from] crate::content::ContentError),
+    /// A protocol message was malformed, or could not be encoded.
+    #[error(transparent)]
+    Message(#[from] crate::message::MessageError),
     /// A signature did not verify.
     #[error(transparent)]
     Signature(#[from] crate::crypto::SignatureError),

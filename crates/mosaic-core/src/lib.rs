@@ -41,6 +41,7 @@ pub mod handshake;
 mod keys;
 mod keyschedule;
 mod kind;
+pub mod message;
 pub mod printable;
 mod profile;
 mod record;
@@ -69,6 +70,10 @@ pub use keyschedule::{
     validate_record_signer,
 };
 pub use kind::{DuplicateHandling, Kind, KindError, KindFlags, ReadAccess};
+pub use message::{
+    DhtTarget, IdPrefix, MAX_MESSAGE_LEN, MIN_MESSAGE_LEN, Message, MessageError, MessageRef,
+    MessageType, QueryId, ResultCategory, ResultCode, blob_hash, frame_len,
+};
 pub use profile::{CborValue, Profile, ProfileError};
 pub use record::{
     HEADER_LEN, MAX_RECORD_LEN, OwnedRecord, Record, RecordBuilder, RecordError, RecordFlags,

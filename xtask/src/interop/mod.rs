@@ -20,6 +20,7 @@ mod invalid_records;
 mod key_schedule;
 mod keys;
 mod kinds;
+mod messages;
 mod profile;
 mod records;
 mod timestamps;
@@ -68,6 +69,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ("encrypted_secret_keys", encrypted_secret_keys::run),
         ("key_schedule", key_schedule::run),
         ("profile", profile::run),
+        ("messages", messages::run),
     ];
     for (name, area) in areas {
         if let Err(e) = area(&vectors, &mut report) {
