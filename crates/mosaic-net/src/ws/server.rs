@@ -1,0 +1,323 @@
+//! The server side: read an HTTP request, then either upgrade it to a Mosaic
+//! WebSocket connection or answer it as plain HTTP.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mosaic_core::handshake::{Hello, HelloAck, WEBSOCKET_SUBPROTOCOL};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tracing::debug;
+
+use crate::connection::{BoxedIo, Connection, ConnectionConfig, ConnectionInfo, Side};
+use crate::error::{NetError, UpgradeError};
+use crate::tls::ServerTls;
+
+/// Settings for accepting connections.
+#[derive(Debug, Clone)]
+pub struct AcceptConfig {
+    /// Settings of each accepted connection.
+    pub connection: ConnectionConfig,
+    /// How long a client has to complete TLS and send its request head.
+    /// Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Largest HTTP request head accepted. Default 16 KiB.
+    pub max_head_len: usize,
+}
+
+impl Default for AcceptConfig {
+    fn default() -> Self {
+        AcceptConfig {
+            connection: ConnectionConfig::default(),
+            handshake_timeout: Duration::from_secs(10),
+            max_head_len: 16 * 1024,
+        }
+    }
+}
+
+/// What a client asked for.
+pub enum Incoming {
+    /// A Mosaic WebSocket upgrade.
+    Upgrade(Upgrade),
+    /// A plain HTTP request (no upgrade), such as a status page.
+    Http(HttpRequest),
+}
+
+struct Head {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn header_has_token(&self, name: &str, token: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+}
+
+/// Reads the HTTP request on a freshly accepted TCP connection (after TLS when
+/// `tls` is given).
+pub async fn accept(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Option<&ServerTls>,
+    config: &AcceptConfig,
+) -> Result<Incoming, NetError> {
+    let _ = tcp.set_nodelay(true);
+    let work = async {
+        let io: BoxedIo = match tls {
+            Some(tls) => Box::new(
+                tokio_rustls::TlsAcceptor::from(tls.0.clone())
+                    .accept(tcp)
+                    .await?,
+            ),
+            None => Box::new(tcp),
+        };
+        read_head(io, config.max_head_len).await
+    };
+    let (mut io, head, leftover) = tokio::time::timeout(config.handshake_timeout, work)
+        .await
+        .map_err(|_| NetError::Timeout {
+            doing: "reading the request",
+        })??;
+
+    let is_upgrade = head.header_has_token("Upgrade", "websocket");
+    if !is_upgrade {
+        return Ok(Incoming::Http(HttpRequest {
+            io,
+            method: head.method,
+            path: head.path,
+        }));
+    }
+    let key = match validate_upgrade(&head) {
+        Ok(key) => key,
+        Err(reason) => {
+            let body = format!("{reason}\n");
+            let _ = respond(&mut io, 400, "text/plain; charset=utf-8", body.as_bytes()).await;
+            return Err(NetError::Upgrade(reason));
+        }
+    };
+    let hello = match Hello::from_headers(|name| head.header(name)) {
+        Ok(hello) => hello,
+        Err(e) => {
+            let body = format!("{e}\n");
+            let _ = respond(&mut io, 400, "text/plain; charset=utf-8", body.as_bytes()).await;
+            return Err(NetError::Handshake(e));
+        }
+    };
+    Ok(Incoming::Upgrade(Upgrade {
+        io,
+        leftover,
+        key,
+        hello,
+        peer,
+        path: head.path,
+    }))
+}
+
+/// Checks the RFC 6455 and Mosaic requirements of an upgrade; returns the key.
+fn validate_upgrade(head: &Head) -> Result<String, UpgradeError> {
+    if head.method != "GET" {
+        return Err(UpgradeError::NotWebSocket("the method must be GET"));
+    }
+    if !head.header_has_token("Connection", "upgrade") {
+        return Err(UpgradeError::NotWebSocket("no Connection: Upgrade"));
+    }
+    if head.header("Sec-WebSocket-Version").map(str::trim) != Some("13") {
+        return Err(UpgradeError::NotWebSocket(
+            "Sec-WebSocket-Version must be 13",
+        ));
+    }
+    let key = head
+        .header("Sec-WebSocket-Key")
+        .map(|k| k.trim().to_string())
+        .ok_or(UpgradeError::NotWebSocket("no Sec-WebSocket-Key"))?;
+    if !head.header_has_token("Sec-WebSocket-Protocol", WEBSOCKET_SUBPROTOCOL) {
+        return Err(UpgradeError::MissingSubprotocol);
+    }
+    Ok(key)
+}
+
+async fn read_head(mut io: BoxedIo, max: usize) -> Result<(BoxedIo, Head, Vec<u8>), NetError> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    loop {
+        let n = io.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(NetError::Upgrade(UpgradeError::Incomplete));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                let head = Head {
+                    method: req.method.unwrap_or_default().to_string(),
+                    path: req.path.unwrap_or_default().to_string(),
+                    headers: req
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.name.to_string(),
+                                String::from_utf8_lossy(h.value).into_owned(),
+                            )
+                        })
+                        .collect(),
+                };
+                let leftover = buf[len..].to_vec();
+                return Ok((io, head, leftover));
+            }
+            Ok(httparse::Status::Partial) => {
+                if buf.len() > max {
+                    let _ = respond(&mut io, 431, "text/plain", b"request head too large\n").await;
+                    return Err(NetError::Upgrade(UpgradeError::HeadTooLarge));
+                }
+            }
+            Err(_) => {
+                let _ = respond(&mut io, 400, "text/plain", b"malformed request\n").await;
+                return Err(NetError::Upgrade(UpgradeError::MalformedRequest));
+            }
+        }
+    }
+}
+
+async fn respond(
+    io: &mut BoxedIo,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> Result<(), NetError> {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Status",
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    io.write_all(head.as_bytes()).await?;
+    io.write_all(body).await?;
+    io.flush().await?;
+    let _ = io.shutdown().await;
+    Ok(())
+}
+
+/// A plain HTTP request.
+pub struct HttpRequest {
+    io: BoxedIo,
+    /// The method, such as `GET`.
+    pub method: String,
+    /// The path, such as `/`.
+    pub path: String,
+}
+
+impl HttpRequest {
+    /// Answers and closes the connection.
+    pub async fn respond(
+        mut self,
+        status: u16,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<(), NetError> {
+        respond(&mut self.io, status, content_type, body).await
+    }
+}
+
+/// A WebSocket upgrade that asks for Mosaic; the HELLO is read from its
+/// headers.
+pub struct Upgrade {
+    io: BoxedIo,
+    leftover: Vec<u8>,
+    key: String,
+    hello: Hello,
+    peer: SocketAddr,
+    path: String,
+}
+
+impl Upgrade {
+    /// The client's HELLO.
+    pub fn hello(&self) -> &Hello {
+        &self.hello
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The request path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Completes the upgrade with `ack` in the response headers. A client
+    /// that asked to authenticate must then send Hello Auth first; the
+    /// caller checks it (see `mosaic_core::handshake::ServerHandshake`).
+    pub async fn accept(
+        mut self,
+        ack: &HelloAck,
+        config: &ConnectionConfig,
+    ) -> Result<Connection, NetError> {
+        let mut head = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: {}\r\n",
+            derive_accept_key(self.key.as_bytes()),
+            WEBSOCKET_SUBPROTOCOL
+        );
+        for (name, value) in ack.to_headers() {
+            head.push_str(name);
+            head.push_str(": ");
+            head.push_str(&value);
+            head.push_str("\r\n");
+        }
+        head.push_str("\r\n");
+        self.io.write_all(head.as_bytes()).await?;
+        self.io.flush().await?;
+        debug!(peer = %self.peer, "websocket upgraded");
+        let ws = WebSocketStream::from_partially_read(
+            self.io,
+            self.leftover,
+            Role::Server,
+            Some(config.websocket_config()),
+        )
+        .await;
+        let info = ConnectionInfo {
+            peer: self.peer,
+            version: ack.version,
+            features: ack.features_accepted.clone(),
+            client_key: None,
+            server_key: None,
+        };
+        Ok(Connection::new(ws, Side::Server, config, info))
+    }
+
+    /// Refuses the upgrade with an HTTP status and a short text.
+    pub async fn refuse(mut self, status: u16, reason: &str) -> Result<(), NetError> {
+        respond(
+            &mut self.io,
+            status,
+            "text/plain; charset=utf-8",
+            format!("{reason}\n").as_bytes(),
+        )
+        .await
+    }
+}

@@ -1,0 +1,285 @@
+//! Integration tests of the WebSocket transport over real loopback sockets.
+
+use std::time::Duration;
+
+use mosaic_core::handshake::{AuthNonce, ServerHandshake};
+use mosaic_core::{FilterBuilder, Message, QueryId, ResultCode, SecretKey};
+use mosaic_net::{
+    AcceptConfig, ClientTls, ConnectOptions, ConnectionConfig, Incoming, NetError, ServerTls,
+    accept, connect,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A tiny server: completes the handshake (with Hello Auth when asked),
+/// answers `GET /` with a status body, and echoes every message it receives
+/// back as Unrecognized or, for Unsubscribe, as Query Closed.
+async fn spawn_server(tls: Option<ServerTls>, server_key: SecretKey) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, peer) = listener.accept().await.unwrap();
+            let tls = tls.clone();
+            let key = server_key.clone();
+            tokio::spawn(async move {
+                let config = AcceptConfig {
+                    connection: ConnectionConfig {
+                        max_message_len: 4096,
+                        ..ConnectionConfig::default()
+                    },
+                    ..AcceptConfig::default()
+                };
+                let incoming = match accept(tcp, peer, tls.as_ref(), &config).await {
+                    Ok(i) => i,
+                    Err(_) => return,
+                };
+                let upgrade = match incoming {
+                    Incoming::Http(req) => {
+                        let _ = req.respond(200, "application/json", b"{\"ok\":true}").await;
+                        return;
+                    }
+                    Incoming::Upgrade(u) => u,
+                };
+                let mut hs = ServerHandshake::new(key.public(), &[0], &["echo"]);
+                let nonce = AuthNonce::random(&mut rand::rng());
+                let ack = hs.handle_hello(upgrade.hello(), &key, nonce, None).unwrap();
+                let mut conn = upgrade.accept(&ack, &config.connection).await.unwrap();
+                while let Ok(Some(received)) = conn.recv().await {
+                    let reply = match received.message {
+                        Ok(Message::HelloAuth { signature }) => {
+                            match hs.handle_hello_auth(&signature) {
+                                Ok(_) => Message::HelloAck {
+                                    code: ResultCode::SUCCESS,
+                                    version: 0,
+                                    applications: vec![],
+                                },
+                                Err(_) => {
+                                    conn.close(ResultCode::UNAUTHORIZED).await;
+                                    return;
+                                }
+                            }
+                        }
+                        Ok(Message::Unsubscribe { query_id }) => Message::QueryClosed {
+                            query_id,
+                            code: ResultCode::SUCCESS,
+                        },
+                        _ => Message::Unrecognized,
+                    };
+                    if conn.send(&reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn url(addr: std::net::SocketAddr) -> String {
+    format!("ws://{addr}/")
+}
+
+#[tokio::test]
+async fn messages_flow_both_ways() {
+    let key = SecretKey::from_bytes(&[1; 32]);
+    let addr = spawn_server(None, key.clone()).await;
+    let mut conn = connect(&url(addr), &ConnectOptions::default())
+        .await
+        .unwrap();
+    conn.send(&Message::Unsubscribe {
+        query_id: QueryId(7),
+    })
+    .await
+    .unwrap();
+    let got = conn.recv().await.unwrap().unwrap().message.unwrap();
+    assert_eq!(
+        got,
+        Message::QueryClosed {
+            query_id: QueryId(7),
+            code: ResultCode::SUCCESS
+        }
+    );
+    let filter = FilterBuilder::new().build().unwrap();
+    conn.send(&Message::Query {
+        query_id: QueryId(1),
+        limit: 1,
+        filter,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        conn.recv().await.unwrap().unwrap().message.unwrap(),
+        Message::Unrecognized
+    );
+}
+
+#[tokio::test]
+async fn server_key_is_checked_and_client_authenticates() {
+    let key = SecretKey::from_bytes(&[1; 32]);
+    let addr = spawn_server(None, key.clone()).await;
+    let client_key = SecretKey::from_bytes(&[2; 32]);
+    let options = ConnectOptions {
+        expected_server: Some(key.public()),
+        client_key: Some(client_key.clone()),
+        ..ConnectOptions::default()
+    };
+    let conn = connect(&url(addr), &options).await.unwrap();
+    assert_eq!(conn.info().client_key, Some(client_key.public()));
+    assert_eq!(conn.info().server_key, Some(key.public()));
+
+    // Expecting another key: the server cannot prove it.
+    let other = SecretKey::from_bytes(&[3; 32]).public();
+    let options = ConnectOptions {
+        expected_server: Some(other),
+        ..ConnectOptions::default()
+    };
+    assert!(matches!(
+        connect(&url(addr), &options).await,
+        Err(NetError::Handshake(_))
+    ));
+}
+
+#[tokio::test]
+async fn plain_http_and_bad_upgrades() {
+    let key = SecretKey::from_bytes(&[1; 32]);
+    let addr = spawn_server(None, key).await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    tcp.read_to_string(&mut body).await.unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.ends_with("{\"ok\":true}"));
+
+    // An upgrade without the mosaic2025 subprotocol is refused (D-2).
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut body = String::new();
+    tcp.read_to_string(&mut body).await.unwrap();
+    assert!(body.starts_with("HTTP/1.1 400"), "{body}");
+
+    // Garbage instead of HTTP.
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"\x00\x01\x02garbage\r\n\r\n").await.unwrap();
+    let mut body = String::new();
+    let _ = tcp.read_to_string(&mut body).await;
+    assert!(body.starts_with("HTTP/1.1 400"), "{body}");
+}
+
+#[tokio::test]
+async fn oversized_frames_end_the_connection_with_closing() {
+    let key = SecretKey::from_bytes(&[1; 32]);
+    let addr = spawn_server(None, key).await;
+    let mut conn = connect(&url(addr), &ConnectOptions::default())
+        .await
+        .unwrap();
+    // The test server accepts at most 4096 bytes.
+    let blob = vec![7u8; 5000];
+    conn.send(&Message::BlobSubmission {
+        hash: mosaic_core::blob_hash(&blob),
+        data: blob,
+    })
+    .await
+    .unwrap();
+    let got = conn.recv().await.unwrap().unwrap().message.unwrap();
+    assert_eq!(
+        got,
+        Message::Closing {
+            code: ResultCode::TOO_LARGE
+        }
+    );
+    assert!(conn.recv().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn server_messages_from_a_client_are_refused() {
+    let key = SecretKey::from_bytes(&[1; 32]);
+    let addr = spawn_server(None, key).await;
+    let mut conn = connect(&url(addr), &ConnectOptions::default())
+        .await
+        .unwrap();
+    let (sender, mut receiver) = {
+        let c = conn;
+        c.split()
+    };
+    // Send raw bytes of a server message (Locally Complete).
+    let bytes = Message::LocallyComplete {
+        query_id: QueryId(1),
+    }
+    .encode()
+    .unwrap();
+    sender.send_encoded(bytes.into()).await.unwrap();
+    let got = receiver.recv().await.unwrap().unwrap().message.unwrap();
+    assert_eq!(
+        got,
+        Message::Closing {
+            code: ResultCode::INVALID
+        }
+    );
+    conn = {
+        // Reconnect to show the server keeps serving others.
+        connect(&url(addr), &ConnectOptions::default())
+            .await
+            .unwrap()
+    };
+    conn.send(&Message::Unsubscribe {
+        query_id: QueryId(2),
+    })
+    .await
+    .unwrap();
+    assert!(conn.recv().await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn undecodable_frames_are_handed_over() {
+    let key = SecretKey::from_bytes(&[1; 32]);
+    let addr = spawn_server(None, key).await;
+    let conn = connect(&url(addr), &ConnectOptions::default())
+        .await
+        .unwrap();
+    let (sender, mut receiver) = conn.split();
+    // An unknown message type: the server receives it as a decode error and
+    // answers Unrecognized; the connection goes on.
+    sender
+        .send_encoded(vec![0x7f, 8, 0, 0, 0, 0, 0, 0].into())
+        .await
+        .unwrap();
+    let got = receiver.recv().await.unwrap().unwrap().message.unwrap();
+    assert_eq!(got, Message::Unrecognized);
+}
+
+#[tokio::test]
+async fn wss_with_a_private_certificate() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert_pem = cert.cert.pem();
+    let key_pem = cert.signing_key.serialize_pem();
+    let tls = ServerTls::from_pem(cert_pem.as_bytes(), key_pem.as_bytes(), "cert", "key").unwrap();
+    let key = SecretKey::from_bytes(&[1; 32]);
+    let addr = spawn_server(Some(tls), key.clone()).await;
+    let options = ConnectOptions {
+        tls: Some(ClientTls::with_roots(cert_pem.as_bytes(), "cert").unwrap()),
+        expected_server: Some(key.public()),
+        ..ConnectOptions::default()
+    };
+    let url = format!("wss://localhost:{}/", addr.port());
+    let mut conn = connect(&url, &options).await.unwrap();
+    conn.send(&Message::Unsubscribe {
+        query_id: QueryId(3),
+    })
+    .await
+    .unwrap();
+    assert!(conn.recv().await.unwrap().is_some());
+
+    // Without trusting the certificate, the connection fails.
+    let options = ConnectOptions {
+        timeout: Duration::from_secs(5),
+        ..ConnectOptions::default()
+    };
+    assert!(connect(&url, &options).await.is_err());
+}
