@@ -1,6 +1,102 @@
-//! The `mosaic` command-line tool.
+//! The `mosaic` command: keys and records today; posting, reading and
+//! serving as the crates below it land.
+//!
+//! This file is glue: it parses the command line, hands each command group to
+//! its module (`key.rs`, `record/`), and turns the outcome into an exit code.
+//! Errors are printed with their whole chain (`{:#}`); a closed standard
+//! output (`mosaic record inspect r | head`) counts as success.
 
-fn main() {
-    eprintln!("mosaic: no commands yet");
-    std::process::exit(2);
+mod input;
+mod key;
+mod output;
+mod record;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status when every check passed.
+const EXIT_OK: u8 = 0;
+/// Exit status when a record was read and found invalid.
+const EXIT_INVALID: u8 = 1;
+/// Exit status on any other error: bad arguments, unreadable files, wrong
+/// passwords. (clap uses 2 for usage errors too.)
+const EXIT_ERROR: u8 = 2;
+
+const AFTER_HELP: &str = "\
+Exit status:
+  0  success (for `record inspect` and `record verify`: every record is valid)
+  1  a record was read and is invalid
+  2  an error: bad arguments, a file that cannot be read or written, a wrong password
+
+Environment:
+  MOSAIC_PASSWORD  the password of encrypted key files (mocryptsec0); when unset,
+                   it is asked on the terminal without echo";
+
+/// Mosaic: keys and signed records of the Mosaic protocol (spec 0.8.0).
+#[derive(Debug, Parser)]
+#[command(
+    name = "mosaic",
+    version,
+    propagate_version = true,
+    subcommand_required = true,
+    arg_required_else_help = true,
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The command groups.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate master keys and show key files.
+    #[command(subcommand, arg_required_else_help = true)]
+    Key(key::KeyCommand),
+    /// Create, inspect and verify records.
+    #[command(subcommand, arg_required_else_help = true)]
+    Record(record::RecordCommand),
+}
+
+/// What a command found, when it ran to the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything asked for was done, and every record checked was valid.
+    Success,
+    /// At least one record checked was invalid.
+    Invalid,
+}
+
+fn run(cli: Cli) -> anyhow::Result<Status> {
+    match cli.command {
+        Command::Key(command) => key::run(command),
+        Command::Record(command) => record::run(command),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(Status::Success) => ExitCode::from(EXIT_OK),
+        Ok(Status::Invalid) => ExitCode::from(EXIT_INVALID),
+        Err(error) if output::is_broken_pipe(&error) => ExitCode::from(EXIT_OK),
+        Err(error) => {
+            // Nothing more can be done if standard error is closed too.
+            let _ = writeln!(io::stderr(), "mosaic: error: {error:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }
