@@ -36,6 +36,8 @@ mod crypto;
 mod encrypted;
 mod error;
 mod filter;
+#[doc(hidden)]
+pub mod fuzzing;
 mod keys;
 mod kind;
 pub mod printable;
