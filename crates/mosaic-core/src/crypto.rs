@@ -139,12 +139,36 @@ pub(crate) fn sign_prehashed(
 /// Decompresses a public key, requiring the canonical encoding and a point
 /// that is not of small order.
 pub(crate) fn decompress_public(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
-    let compressed = CompressedEdwardsY(*bytes);
-    let point = compressed.decompress()?;
-    if point.compress() != compressed || point.is_small_order() {
+    let point = CompressedEdwardsY(*bytes).decompress()?;
+    if !is_canonical_encoding(bytes) || point.is_small_order() {
         return None;
     }
     Some(point)
+}
+
+/// Whether 32 bytes that decompress to a point are that point's canonical
+/// encoding, i.e. whether compressing the point again gives the same bytes.
+///
+/// Decompression reads y from the low 255 bits (reducing it mod p) and
+/// gives x the sign of bit 255, which it cannot do for x = 0. So the
+/// encoding is canonical unless y >= p, or the sign bit is set while x = 0,
+/// which happens exactly for y = 1 and y = p - 1. Checking the bytes costs
+/// nothing, where compressing the point costs a field inversion.
+pub(crate) fn is_canonical_encoding(bytes: &[u8; 32]) -> bool {
+    // p = 2^255 - 19: y >= p when bits 8..255 are all ones and the low byte
+    // is at least 0xed; p - 1 has the same high bits and low byte 0xec.
+    let high_all_ones = bytes[1..31].iter().all(|&b| b == 0xff) && bytes[31] & 0x7f == 0x7f;
+    if high_all_ones && bytes[0] >= 0xed {
+        return false;
+    }
+    if bytes[31] & 0x80 != 0 {
+        let y_is_one = bytes[0] == 1 && bytes[1..31].iter().all(|&b| b == 0) && bytes[31] == 0x80;
+        let y_is_minus_one = high_all_ones && bytes[0] == 0xec;
+        if y_is_one || y_is_minus_one {
+            return false;
+        }
+    }
+    true
 }
 
 /// Verifies an Ed25519ph signature over a 64-byte prehash, cofactored and
@@ -163,9 +187,10 @@ pub(crate) fn verify_prehashed(
 
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))
         .ok_or(SignatureError::NonCanonicalS)?;
-    let r_compressed = CompressedEdwardsY(r_bytes);
-    let big_r = r_compressed.decompress().ok_or(SignatureError::InvalidR)?;
-    if big_r.compress() != r_compressed {
+    let big_r = CompressedEdwardsY(r_bytes)
+        .decompress()
+        .ok_or(SignatureError::InvalidR)?;
+    if !is_canonical_encoding(&r_bytes) {
         return Err(SignatureError::InvalidR);
     }
 
@@ -234,6 +259,71 @@ mod tests {
             verify_prehashed(&public, &point, &prehash, RECORD_CONTEXT, &sig),
             Err(SignatureError::NonCanonicalS)
         );
+    }
+
+    /// The reference check: compress the decompressed point again.
+    fn canonical_by_compression(bytes: &[u8; 32]) -> Option<bool> {
+        let point = CompressedEdwardsY(*bytes).decompress()?;
+        Some(point.compress().to_bytes() == *bytes)
+    }
+
+    #[test]
+    fn byte_check_of_canonical_encodings_agrees_with_compression() {
+        let mut cases: Vec<[u8; 32]> = Vec::new();
+        // y from 0 to 63.
+        for low in 0..64u8 {
+            let mut b = [0u8; 32];
+            b[0] = low;
+            cases.push(b);
+        }
+        // y = 2^255 - 1 - m: every value from p - 64 up to 2^255 - 1.
+        for m in 0..83u8 {
+            let mut b = [0xffu8; 32];
+            b[31] = 0x7f;
+            b[0] = 0xff - m;
+            cases.push(b);
+        }
+        // Public keys and points of the group, and pseudo-random bytes.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..400u32 {
+            let key = Expanded::from_seed(&[i as u8; 32]);
+            cases.push(key.public_point().compress().to_bytes());
+            let mut b = [0u8; 32];
+            for chunk in b.chunks_mut(8) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                chunk.copy_from_slice(&state.to_le_bytes());
+            }
+            cases.push(b);
+        }
+        let with_signs: Vec<[u8; 32]> = cases
+            .iter()
+            .flat_map(|b| {
+                let mut set = *b;
+                set[31] |= 0x80;
+                let mut clear = *b;
+                clear[31] &= 0x7f;
+                [set, clear]
+            })
+            .collect();
+        let (mut canonical, mut non_canonical) = (0, 0);
+        for bytes in &with_signs {
+            if let Some(expected) = canonical_by_compression(bytes) {
+                assert_eq!(is_canonical_encoding(bytes), expected, "{}", hex(bytes));
+                if expected {
+                    canonical += 1;
+                } else {
+                    non_canonical += 1;
+                }
+            }
+        }
+        // y = 1 and y = p - 1 with the sign bit, and y = p + 1, at least.
+        assert!(
+            non_canonical >= 3,
+            "only {non_canonical} non-canonical cases"
+        );
+        assert!(canonical > 400, "only {canonical} canonical cases");
     }
 
     fn hex32(s: &str) -> [u8; 32] {

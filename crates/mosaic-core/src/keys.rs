@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use curve25519_dalek::edwards::CompressedEdwardsY;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use zeroize::Zeroize;
 
 use crate::crypto::{self, Expanded, SignatureError};
@@ -50,15 +50,23 @@ impl PublicKey {
 
     /// Checks and wraps 32 bytes.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<PublicKey, KeyError> {
-        let compressed = CompressedEdwardsY(*bytes);
-        let point = compressed.decompress().ok_or(KeyError::NotOnCurve)?;
-        if point.compress() != compressed {
+        PublicKey::decode(bytes).map(|(key, _)| key)
+    }
+
+    /// Checks 32 bytes as [`from_bytes`](Self::from_bytes) does, and also
+    /// returns the decompressed point, so that a caller about to verify a
+    /// signature by this key does not decompress it a second time.
+    pub(crate) fn decode(bytes: &[u8; 32]) -> Result<(PublicKey, EdwardsPoint), KeyError> {
+        let point = CompressedEdwardsY(*bytes)
+            .decompress()
+            .ok_or(KeyError::NotOnCurve)?;
+        if !crypto::is_canonical_encoding(bytes) {
             return Err(KeyError::NonCanonical);
         }
         if point.is_small_order() {
             return Err(KeyError::SmallOrder);
         }
-        Ok(PublicKey(*bytes))
+        Ok((PublicKey(*bytes), point))
     }
 
     /// Wraps bytes already checked by [`from_bytes`](Self::from_bytes), such as

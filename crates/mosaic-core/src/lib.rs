@@ -38,6 +38,8 @@ mod encrypted;
 mod error;
 mod filter;
 pub mod handshake;
+#[doc(hidden)]
+pub mod fuzzing;
 mod keys;
 mod keyschedule;
 mod kind;

@@ -195,9 +195,16 @@ impl Record {
     /// application-specific checks).
     pub fn from_bytes(bytes: &[u8]) -> Result<&Record, RecordError> {
         let sections = check_layout(bytes)?;
-        let signing_key = PublicKey::from_bytes(&array(bytes, SIGNING_KEY_AT))
-            .map_err(RecordError::SigningKey)?;
-        PublicKey::from_bytes(&array(bytes, AUTHOR_AT)).map_err(RecordError::AuthorKey)?;
+        let signing_bytes: [u8; 32] = array(bytes, SIGNING_KEY_AT);
+        // The point is kept for the signature check below.
+        let (signing_key, signing_point) =
+            PublicKey::decode(&signing_bytes).map_err(RecordError::SigningKey)?;
+        let author_bytes: [u8; 32] = array(bytes, AUTHOR_AT);
+        // A record signed by its author's master key names the same key
+        // twice, and it has just been checked.
+        if author_bytes != signing_bytes {
+            PublicKey::from_bytes(&author_bytes).map_err(RecordError::AuthorKey)?;
+        }
         let signed_end = sections.signature_at();
         let hash = crypto::blake3_xof64(&bytes[NONCE_AT..signed_end]);
         if bytes[8..48] != hash[..40] {
@@ -207,9 +214,14 @@ impl Record {
             return Err(RecordError::IdTimestampMismatch);
         }
         let signature: [u8; 64] = array(bytes, signed_end);
-        signing_key
-            .verify_prehashed(&hash, RECORD_CONTEXT, &signature)
-            .map_err(RecordError::Signature)?;
+        crypto::verify_prehashed(
+            signing_key.as_bytes(),
+            &signing_point,
+            &hash,
+            RECORD_CONTEXT,
+            &signature,
+        )
+        .map_err(RecordError::Signature)?;
         let record = Record::cast(bytes);
         record.check_content()?;
         Ok(record)
