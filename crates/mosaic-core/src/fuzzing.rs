@@ -448,16 +448,20 @@ fn check_printable(s: &str) {
     }
 }
 
-/// Decodes `data` as a protocol message; when it decodes, encoding it gives
-/// the input back.
-// Compiled out until the message codec (`Message::decode`, `Message::encode`)
-// is part of this crate; remove the `cfg` line then.
-
+/// Decodes `data` as a protocol message, owned and borrowed; when it
+/// decodes, encoding it gives the input back.
 pub fn fuzz_message(data: &[u8]) {
+    if let Ok(borrowed) = crate::MessageRef::decode(data) {
+        assert_eq!(
+            borrowed.encode().ok().as_deref(),
+            Some(data),
+            "a decoded message must encode to its input"
+        );
+    }
     if let Ok(message) = crate::Message::decode(data) {
         assert_eq!(
-            message.encode(),
-            data,
+            message.encode().ok().as_deref(),
+            Some(data),
             "a decoded message must encode to its input"
         );
     }

@@ -37,9 +37,9 @@ mod crypto;
 mod encrypted;
 mod error;
 mod filter;
-pub mod handshake;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod handshake;
 mod keys;
 mod keyschedule;
 mod kind;
@@ -63,7 +63,7 @@ pub use encrypted::{EncryptedKeyError, EncryptedSecretKey};
 pub use error::Error;
 pub use filter::{
     ElementType, Filter, FilterBuilder, FilterElement, FilterError, IdPrefixes, Keys, Kinds,
-    OwnedFilter, TagList, Timestamps,
+    MAX_FILTER_LEN, OwnedFilter, TagList, Timestamps,
 };
 pub use keys::{KeyError, PublicKey, SecretKey};
 pub use keyschedule::{

@@ -173,18 +173,14 @@ impl Sender {
         &self.info
     }
 
-    fn encode(message: &Message) -> Result<Bytes, NetError> {
-        Ok(Bytes::from(message.encode()?))
-    }
-
     /// Queues a message, waiting while the queue is full.
     pub async fn send(&self, message: &Message) -> Result<(), NetError> {
-        let frame = Self::encode(message)?;
-        self.send_encoded(frame).await
+        self.send_encoded(message.encode()?).await
     }
 
     /// Queues already-encoded message bytes, waiting while the queue is full.
-    pub async fn send_encoded(&self, frame: Bytes) -> Result<(), NetError> {
+    pub async fn send_encoded(&self, frame: Vec<u8>) -> Result<(), NetError> {
+        let frame = Bytes::from(frame);
         if self.is_closed() {
             return Err(NetError::Closed);
         }
@@ -197,7 +193,13 @@ impl Sender {
     /// Queues a message without waiting: [`NetError::QueueFull`] when the
     /// peer has not kept up.
     pub fn try_send(&self, message: &Message) -> Result<(), NetError> {
-        let frame = Self::encode(message)?;
+        self.try_send_encoded(message.encode()?)
+    }
+
+    /// Queues already-encoded message bytes without waiting:
+    /// [`NetError::QueueFull`] when the peer has not kept up.
+    pub fn try_send_encoded(&self, frame: Vec<u8>) -> Result<(), NetError> {
+        let frame = Bytes::from(frame);
         if self.is_closed() {
             return Err(NetError::Closed);
         }

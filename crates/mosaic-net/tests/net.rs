@@ -214,7 +214,7 @@ async fn server_messages_from_a_client_are_refused() {
     }
     .encode()
     .unwrap();
-    sender.send_encoded(bytes.into()).await.unwrap();
+    sender.send_encoded(bytes).await.unwrap();
     let got = receiver.recv().await.unwrap().unwrap().message.unwrap();
     assert_eq!(
         got,
@@ -247,7 +247,7 @@ async fn undecodable_frames_are_handed_over() {
     // An unknown message type: the server receives it as a decode error and
     // answers Unrecognized; the connection goes on.
     sender
-        .send_encoded(vec![0x7f, 8, 0, 0, 0, 0, 0, 0].into())
+        .send_encoded(vec![0x7f, 8, 0, 0, 0, 0, 0, 0])
         .await
         .unwrap();
     let got = receiver.recv().await.unwrap().unwrap().message.unwrap();

@@ -250,6 +250,10 @@ impl fmt::Display for QueryId {
 pub struct IdPrefix([u8; 32]);
 
 impl IdPrefix {
+    /// The all-zero prefix, for answering a submission whose id cannot be
+    /// read.
+    pub const ZERO: IdPrefix = IdPrefix([0; 32]);
+
     /// The prefix of an id.
     pub fn from_id(id: &Id) -> IdPrefix {
         let mut bytes = [0u8; 32];
