@@ -71,8 +71,9 @@ fn unhex(s: &str) -> Option<Id> {
     Id::from_bytes(&bytes).ok()
 }
 
-/// Writes until killed. Lines: `insert <batch> <id>...` before a batch,
-/// `remove <batch> <id>` before a removal, `ack <batch>` after either.
+/// Writes until killed. Lines: `ready` once the store is open, then
+/// `insert <batch> <id>...` before a batch, `remove <batch> <id>` before a
+/// removal, `ack <batch>` after either.
 fn child(dir: &Path, round: u64) {
     let store = Store::open(dir, StoreConfig::default()).expect("the store opens");
     let key = secret(round);
@@ -80,6 +81,8 @@ fn child(dir: &Path, round: u64) {
     let mut out = std::io::stdout().lock();
     let mut rng = StdRng::seed_from_u64(round);
     let mut written: Vec<Id> = Vec::new();
+    writeln!(out, "ready").expect("stdout");
+    out.flush().expect("stdout");
     for batch in 0u64.. {
         if batch % 4 == 3 && !written.is_empty() {
             let id = written.swap_remove(rng.random_range(0..written.len()));
@@ -119,7 +122,16 @@ struct Log {
     acked: BTreeSet<u64>,
 }
 
-fn run_child(dir: &Path, round: u64, kill_after: Duration) -> Result<Log, String> {
+/// When to kill the child: a delay after it starts, or after it is ready.
+#[derive(Debug, Clone, Copy)]
+enum Kill {
+    /// At a random moment while it starts, creates or opens the store.
+    AfterStart(Duration),
+    /// At a random moment while it writes.
+    AfterReady(Duration),
+}
+
+fn run_child(dir: &Path, round: u64, kill: Kill) -> Result<Log, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut child = Command::new(exe)
         .env(CHILD_ENV, dir)
@@ -149,16 +161,39 @@ fn run_child(dir: &Path, round: u64, kill_after: Duration) -> Result<Log, String
             }
         }
     });
-    std::thread::sleep(kill_after);
+    let mut lines = Vec::new();
+    match kill {
+        Kill::AfterStart(delay) => std::thread::sleep(delay),
+        Kill::AfterReady(delay) => {
+            // Wait for `ready` (or for the child to die on its own).
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                match rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(line) => {
+                        let ready = line == "ready";
+                        lines.push(line);
+                        if ready {
+                            break;
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
+                    Err(_) => return Err("the child never became ready".to_owned()),
+                }
+            }
+            std::thread::sleep(delay);
+        }
+    }
     // SIGKILL on Unix.
     child.kill().map_err(|e| format!("kill: {e}"))?;
     child.wait().map_err(|e| format!("wait: {e}"))?;
     reader.join().map_err(|_| "reader thread panicked")?;
     let mut log = Log::default();
-    for line in rx.try_iter() {
+    lines.extend(rx.try_iter());
+    for line in lines {
         let mut words = line.split(' ');
         let (what, batch) = (words.next(), words.next().and_then(|b| b.parse().ok()));
         match (what, batch) {
+            (Some("ready"), None) => {}
             (Some("ack"), Some(b)) => {
                 log.acked.insert(b);
             }
@@ -187,9 +222,15 @@ fn parent() -> Result<String, String> {
     let mut acked_batches = 0;
     let mut torn_batches = 0;
     for round in 0..ROUNDS {
-        let kill_after = Duration::from_millis(rng.random_range(10..250));
-        let log = run_child(dir.path(), round, kill_after)?;
-        let context = format!("seed {seed}, round {round}, killed after {kill_after:?}");
+        // One round in four kills the child while it starts or opens the
+        // store (after a crash, opening recovers it); the others while it writes.
+        let kill = if round % 4 == 0 {
+            Kill::AfterStart(Duration::from_millis(rng.random_range(0..60)))
+        } else {
+            Kill::AfterReady(Duration::from_millis(rng.random_range(0..200)))
+        };
+        let log = run_child(dir.path(), round, kill)?;
+        let context = format!("seed {seed}, round {round}, killed {kill:?}");
         let mut store = Store::open(dir.path(), StoreConfig::default())
             .map_err(|e| format!("{context}: the store does not reopen: {e}"))?;
         for (batch, removal, ids) in &log.announced {
@@ -261,7 +302,7 @@ fn parent() -> Result<String, String> {
             return Err(format!("{context}: the file needed repair after reopening"));
         }
     }
-    if present.len() < 100 || acked_batches < ROUNDS {
+    if present.is_empty() || acked_batches < ROUNDS / 2 {
         return Err(format!(
             "seed {seed}: too little was written to mean anything: {} records, {acked_batches} batches",
             present.len()
