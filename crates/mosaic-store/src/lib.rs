@@ -1,5 +1,77 @@
-//! `mosaic-store`: not built yet.
+//! `mosaic-store`: the durable Mosaic record store.
 //!
-//! This crate is a placeholder in the workspace's layering (see
-//! `docs/ARCHITECTURE.md`). It exports nothing; its issue has not been
-//! implemented yet.
+//! A [`Store`] keeps validated records on disk with the kind semantics of
+//! `kind.md` and decision D-7 (unique, ephemeral, replaceable, versioned),
+//! each with the time it was received. It answers lookups by id and by
+//! address and streams the records matching a [`Filter`](mosaic_core::Filter) newest first
+//! ([`Store::query`] returns [`Records`]), from indexes on authors, signers,
+//! kinds, timestamps and tags. It also stores BLOBs by hash (D-18) and
+//! exports and imports all records.
+//!
+//! Writes commit durably before they return; [`Store::insert_batch`] makes
+//! one commit for many records (the server's group commit). Readers see
+//! consistent snapshots and never block the writer. The on-disk layout is
+//! described in `docs/STORE.md`.
+//!
+//! ```
+//! use mosaic_core::{FilterBuilder, Kind, Nonce, RecordBuilder, SecretKey, Timestamp};
+//! use mosaic_store::{InsertOutcome, Store, StoreConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = std::env::temp_dir().join(format!("mosaic-store-doc-{}", std::process::id()));
+//! let store = Store::open(&dir, StoreConfig::default())?;
+//! let key = SecretKey::from_bytes(&[7u8; 32]);
+//! let record = RecordBuilder::new(Kind::MICROBLOG_ROOT, Timestamp::from_nanos(1_750_000_000_000_000_000)?)
+//!     .nonce(Nonce::from_key(b"hello"))
+//!     .payload(b"Hello, Mosaic!")
+//!     .build(&key)?;
+//! let now = Timestamp::from_nanos(1_750_000_001_000_000_000)?;
+//! assert_eq!(store.insert(&record, now)?, InsertOutcome::Inserted);
+//!
+//! let filter = FilterBuilder::new().authors([key.public()]).build()?;
+//! let found: Vec<_> = store.query(&filter, 100)?.collect::<Result<_, _>>()?;
+//! assert_eq!(found[0].record, record);
+//! assert_eq!(found[0].received_at, now);
+//! # drop(store);
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Logging: `debug` per committed batch and removal, `info` when a store
+//! opens and when an export or import ends, `warn` for each invalid record
+//! an import skips, `trace` for each query plan. Events carry ids, counts
+//! and timings, never record contents.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod blob;
+mod config;
+mod error;
+mod layout;
+mod query;
+mod store;
+mod transfer;
+mod write;
+
+pub use blob::{BlobOutcome, blob_hash};
+pub use config::StoreConfig;
+pub use error::{Corruption, DatabaseError, StoreError};
+pub use query::{Records, StoredRecord};
+pub use store::{DATABASE_FILE, KindStats, Store, StoreStats};
+pub use transfer::ImportReport;
+pub use write::InsertOutcome;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        fn assert_send<T: Send>() {}
+        assert_send_sync::<Store>();
+        assert_send::<Records>();
+        assert_send_sync::<StoreError>();
+    }
+}

@@ -1,0 +1,46 @@
+//! [`StoreConfig`]: the settings a store is opened with.
+
+/// How a [`Store`](crate::Store) is opened.
+///
+/// Build it from [`Default`] and change the fields you need:
+///
+/// ```
+/// let mut config = mosaic_store::StoreConfig::default();
+/// config.max_blob_len = 4 * 1024 * 1024;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// The largest BLOB [`Store::put_blob`](crate::Store::put_blob) accepts, in
+    /// bytes (D-18 makes it configuration). Default: 16 MiB. A BLOB is held in
+    /// memory whole while it is checked and written, so a larger limit costs
+    /// that much memory per concurrent upload.
+    pub max_blob_len: u64,
+    /// Memory the database engine may use to cache pages, in bytes. Default:
+    /// 256 MiB. Queries on a warm cache touch no disk; a cache smaller than
+    /// the indexes makes queries read from disk.
+    pub cache_bytes: usize,
+    /// Makes recovery after a crash nearly instant, at some cost per commit:
+    /// each commit also saves the allocator state and is written in two
+    /// phases. Without it, the first open after a crash walks the whole file
+    /// (minutes for a large store). Default: `true`.
+    pub quick_repair: bool,
+    /// How many records [`Store::import`](crate::Store::import) commits in one
+    /// durable transaction (0 is taken as 1). Default: 50,000, about 50 MB of
+    /// memory for typical records. Larger batches import faster, since each
+    /// index page is written once per batch, and hold more in memory; an
+    /// interrupted import loses at most one batch (importing again skips
+    /// what is already stored).
+    pub import_batch: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> StoreConfig {
+        StoreConfig {
+            max_blob_len: 16 * 1024 * 1024,
+            cache_bytes: 256 * 1024 * 1024,
+            quick_repair: true,
+            import_batch: 50_000,
+        }
+    }
+}

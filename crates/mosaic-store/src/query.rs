@@ -1,0 +1,570 @@
+//! Queries: the planner that picks an index, and [`Records`], the iterator
+//! that streams matches newest first.
+//!
+//! Every index key ends with the record id, which begins with the
+//! timestamp, so one index prefix scanned in reverse yields its records in
+//! D-5 order (timestamp descending, then id descending), and a filter's
+//! `since` and `until` bound the scan. When the chosen element lists several
+//! keys, one scan ("lane") per key is opened and the lanes are merged on the
+//! id with a heap. Every candidate is then checked against the whole filter
+//! ([`Filter::matches`]), which applies the wide elements and any narrow
+//! element the index did not answer.
+
+use std::collections::BinaryHeap;
+use std::fmt;
+
+use mosaic_core::{Filter, Id, Kind, OwnedFilter, OwnedRecord, PublicKey, Timestamp};
+use redb::{ReadOnlyTable, ReadTransaction};
+
+use crate::error::{Corruption, StoreError};
+use crate::layout::{
+    self, BY_AUTHOR, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, ID_LEN, RECORDS, TAG_VALUE_PREFIX,
+    concat, decode_record, names,
+};
+
+/// A stored record and when the store received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The record, exactly as submitted.
+    pub record: OwnedRecord,
+    /// When it was received, as the caller said on insert.
+    pub received_at: Timestamp,
+}
+
+/// Estimated candidates per listed timestamp.
+const TIMESTAMP_COST: u64 = 1;
+/// Estimated candidates per listed tag.
+const TAG_COST: u64 = 64;
+/// Estimated candidates per listed author or signer.
+const KEY_COST: u64 = 1024;
+/// Most lanes an author-and-kind plan opens.
+const MAX_PAIRS: usize = 256;
+
+/// Which index answers a query, and with which keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// Every record, newest first (a filter with no narrow element).
+    Scan,
+    /// The records table, one lane per timestamp.
+    Timestamps(Vec<Timestamp>),
+    /// The tag index, one lane per tag prefix of one included-tags element.
+    Tags(Vec<[u8; 2 + TAG_VALUE_PREFIX]>),
+    /// The author-and-kind index, one lane per (author, kind) pair.
+    AuthorKinds(Vec<(PublicKey, Kind)>),
+    /// The author index, one lane per key.
+    Authors(Vec<PublicKey>),
+    /// The signer index, one lane per key.
+    Signers(Vec<PublicKey>),
+    /// The kind index, one lane per kind.
+    Kinds(Vec<Kind>),
+}
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Picks the narrowest index for `filter`: a filter with a narrow element
+/// is always answered from an index, one without is a scan. `kind_count`
+/// gives the exact number of stored records of a kind; the other element
+/// types are estimated from how many keys they list. Ties go to the earlier
+/// of: timestamps, tags, authors, signers, kinds.
+pub(crate) fn plan(filter: &Filter, kind_count: impl Fn(Kind) -> u64) -> Plan {
+    let mut options: Vec<(u64, Plan)> = Vec::new();
+    if let Some(t) = filter.timestamps() {
+        let ts = sorted(t.iter().collect());
+        options.push((ts.len() as u64 * TIMESTAMP_COST, Plan::Timestamps(ts)));
+    }
+    let narrowest_tags = filter
+        .included_tags()
+        .map(|list| sorted(list.iter().map(layout::tag_prefix).collect::<Vec<_>>()))
+        .min_by_key(Vec::len);
+    if let Some(prefixes) = narrowest_tags {
+        options.push((prefixes.len() as u64 * TAG_COST, Plan::Tags(prefixes)));
+    }
+    let authors = filter
+        .authors()
+        .map(|keys| sorted(keys.iter().collect::<Vec<_>>()));
+    let kinds = filter
+        .kinds()
+        .map(|kinds| sorted(kinds.iter().collect::<Vec<_>>()));
+    let author_cost = authors.as_ref().map(|a| a.len() as u64 * KEY_COST);
+    let kind_cost = kinds.as_ref().map(|kinds| {
+        kinds
+            .iter()
+            .fold(0u64, |sum, &k| sum.saturating_add(kind_count(k)))
+    });
+    if let (Some(a), Some(k), Some(ac), Some(kc)) = (&authors, &kinds, author_cost, kind_cost)
+        && a.len() * k.len() <= MAX_PAIRS
+    {
+        // Narrower than either alone: ties go to it.
+        let pairs = a
+            .iter()
+            .flat_map(|&author| k.iter().map(move |&kind| (author, kind)))
+            .collect();
+        options.push((ac.min(kc), Plan::AuthorKinds(pairs)));
+    }
+    if let (Some(keys), Some(cost)) = (authors, author_cost) {
+        options.push((cost, Plan::Authors(keys)));
+    }
+    if let Some(keys) = filter.signers() {
+        let keys = sorted(keys.iter().collect());
+        options.push((keys.len() as u64 * KEY_COST, Plan::Signers(keys)));
+    }
+    if let (Some(kinds), Some(cost)) = (kinds, kind_cost) {
+        options.push((cost, Plan::Kinds(kinds)));
+    }
+    let mut best: Option<usize> = None;
+    for (i, (cost, _)) in options.iter().enumerate() {
+        if best.is_none_or(|b| *cost < options[b].0) {
+            best = Some(i);
+        }
+    }
+    match best {
+        Some(i) => options.swap_remove(i).1,
+        None => Plan::Scan,
+    }
+}
+
+/// One reverse scan of an index prefix, yielding ids newest first.
+type Lane = Box<dyn Iterator<Item = Result<Id, StoreError>> + Send>;
+
+/// Opens one lane over `table`, whose keys are `prefix | id | suffix`:
+/// the keys with this prefix and `low <= id <= high`, newest first. With
+/// `suffix`, only keys ending with it.
+fn index_lane<const N: usize>(
+    table: &ReadOnlyTable<&'static [u8; N], ()>,
+    name: &'static str,
+    prefix: &[u8],
+    (low, high): (&[u8; ID_LEN], &[u8; ID_LEN]),
+    suffix: Option<[u8; 8]>,
+) -> Result<Lane, StoreError> {
+    let at = prefix.len();
+    let tail = N.saturating_sub(at + ID_LEN).min(8);
+    let lo: [u8; N] = concat(&[prefix, low, &[0u8; 8][..tail]]);
+    let hi: [u8; N] = concat(&[prefix, high, &[0xffu8; 8][..tail]]);
+    let range = table.range::<&[u8; N]>(&lo..=&hi)?;
+    Ok(Box::new(range.rev().filter_map(move |item| {
+        let key = match item {
+            Ok((key, _)) => key,
+            Err(e) => return Some(Err(e.into())),
+        };
+        let key = key.value();
+        if let Some(suffix) = &suffix
+            && key.get(at + ID_LEN..) != Some(suffix.as_slice())
+        {
+            return None;
+        }
+        Some(layout::id_at(key, at, name).map_err(StoreError::from))
+    })))
+}
+
+/// Opens one lane over the records table: the ids of one timestamp.
+fn timestamp_lane(
+    table: &ReadOnlyTable<&'static [u8; ID_LEN], &'static [u8]>,
+    low: &[u8; ID_LEN],
+    high: &[u8; ID_LEN],
+) -> Result<Lane, StoreError> {
+    let range = table.range::<&[u8; ID_LEN]>(low..=high)?;
+    Ok(Box::new(range.rev().map(|item| {
+        let (key, _) = item?;
+        Ok(layout::id_at_end(key.value(), names::RECORDS)?)
+    })))
+}
+
+/// Merges lanes into one stream of distinct ids, newest first.
+struct Merge {
+    lanes: Vec<Lane>,
+    /// The next id of each lane that has one.
+    heap: BinaryHeap<(Id, usize)>,
+    /// Lanes whose next id has not been read yet.
+    to_pull: Vec<usize>,
+    last: Option<Id>,
+}
+
+impl Merge {
+    fn new(lanes: Vec<Lane>) -> Merge {
+        let to_pull = (0..lanes.len()).collect();
+        Merge {
+            lanes,
+            heap: BinaryHeap::new(),
+            to_pull,
+            last: None,
+        }
+    }
+}
+
+impl Iterator for Merge {
+    type Item = Result<Id, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            while let Some(i) = self.to_pull.pop() {
+                match self.lanes.get_mut(i).and_then(Iterator::next) {
+                    Some(Ok(id)) => self.heap.push((id, i)),
+                    Some(Err(e)) => {
+                        // Read this lane again on the next call.
+                        self.to_pull.push(i);
+                        return Some(Err(e));
+                    }
+                    None => {}
+                }
+            }
+            let (id, lane) = self.heap.pop()?;
+            self.to_pull.push(lane);
+            // A record found through two tags of one element comes twice.
+            if self.last != Some(id) {
+                self.last = Some(id);
+                return Some(Ok(id));
+            }
+        }
+    }
+}
+
+enum Source {
+    /// The records table in reverse, within bounds.
+    Scan(redb::Range<'static, &'static [u8; ID_LEN], &'static [u8]>),
+    /// Ids from an index, looked up in the records table.
+    Index {
+        merge: Merge,
+        /// The index the ids come from, for errors.
+        table: &'static str,
+    },
+}
+
+/// The records a query or a version lookup finds, newest first (D-5),
+/// streamed from a consistent snapshot of the store.
+///
+/// The iterator holds a read snapshot: writes go on meanwhile and are not
+/// seen. Drop it when done, since the space that later writes free cannot
+/// be reused while an older snapshot is alive.
+///
+/// An item is an error when data read back is damaged
+/// ([`StoreError::Corrupt`]; the iterator goes on with the next record) or
+/// when the database fails (the iterator then ends).
+pub struct Records {
+    records: ReadOnlyTable<&'static [u8; ID_LEN], &'static [u8]>,
+    source: Source,
+    filter: Option<OwnedFilter>,
+    remaining: usize,
+}
+
+impl Records {
+    /// Builds the iterator that answers `filter` from `txn`.
+    pub(crate) fn query(
+        txn: &ReadTransaction,
+        filter: &Filter,
+        limit: usize,
+        plan: Plan,
+    ) -> Result<Records, StoreError> {
+        let records = txn.open_table(RECORDS)?;
+        let low = layout::lowest_id(filter.since());
+        let high = layout::highest_id(filter.until());
+        let source = if low > high {
+            Source::Index {
+                merge: Merge::new(Vec::new()),
+                table: names::RECORDS,
+            }
+        } else {
+            Self::source(txn, &records, &plan, &low, &high)?
+        };
+        Ok(Records {
+            records,
+            source,
+            filter: Some(filter.to_owned()),
+            remaining: limit,
+        })
+    }
+
+    fn source(
+        txn: &ReadTransaction,
+        records: &ReadOnlyTable<&'static [u8; ID_LEN], &'static [u8]>,
+        plan: &Plan,
+        low: &[u8; ID_LEN],
+        high: &[u8; ID_LEN],
+    ) -> Result<Source, StoreError> {
+        let (lanes, table) = match plan {
+            Plan::Scan => return Ok(Source::Scan(records.range::<&[u8; ID_LEN]>(low..=high)?)),
+            Plan::Timestamps(ts) => {
+                let mut lanes = Vec::with_capacity(ts.len());
+                for t in ts {
+                    let lo = layout::lowest_id(Some(*t)).max(*low);
+                    let hi = layout::highest_id(Some(*t)).min(*high);
+                    if lo <= hi {
+                        lanes.push(timestamp_lane(records, &lo, &hi)?);
+                    }
+                }
+                (lanes, names::RECORDS)
+            }
+            Plan::Tags(prefixes) => {
+                let table = txn.open_table(BY_TAG)?;
+                let lanes = prefixes
+                    .iter()
+                    .map(|p| index_lane(&table, names::BY_TAG, p, (low, high), None))
+                    .collect::<Result<_, _>>()?;
+                (lanes, names::BY_TAG)
+            }
+            Plan::Authors(keys) => {
+                let table = txn.open_table(BY_AUTHOR)?;
+                let lanes = keys
+                    .iter()
+                    .map(|k| index_lane(&table, names::BY_AUTHOR, k.as_bytes(), (low, high), None))
+                    .collect::<Result<_, _>>()?;
+                (lanes, names::BY_AUTHOR)
+            }
+            Plan::AuthorKinds(pairs) => {
+                let table = txn.open_table(BY_AUTHOR_KIND)?;
+                let lanes = pairs
+                    .iter()
+                    .map(|(a, k)| {
+                        let prefix: [u8; 40] = concat(&[a.as_bytes(), &k.to_be_bytes()]);
+                        index_lane(&table, names::BY_AUTHOR_KIND, &prefix, (low, high), None)
+                    })
+                    .collect::<Result<_, _>>()?;
+                (lanes, names::BY_AUTHOR_KIND)
+            }
+            Plan::Signers(keys) => {
+                let table = txn.open_table(BY_SIGNER)?;
+                let lanes = keys
+                    .iter()
+                    .map(|k| index_lane(&table, names::BY_SIGNER, k.as_bytes(), (low, high), None))
+                    .collect::<Result<_, _>>()?;
+                (lanes, names::BY_SIGNER)
+            }
+            Plan::Kinds(kinds) => {
+                let table = txn.open_table(BY_KIND)?;
+                let lanes = kinds
+                    .iter()
+                    .map(|k| {
+                        index_lane(&table, names::BY_KIND, &k.to_be_bytes(), (low, high), None)
+                    })
+                    .collect::<Result<_, _>>()?;
+                (lanes, names::BY_KIND)
+            }
+        };
+        Ok(Source::Index {
+            merge: Merge::new(lanes),
+            table,
+        })
+    }
+
+    /// Every record stored at `address`, newest first.
+    pub(crate) fn versions(
+        txn: &ReadTransaction,
+        address: &mosaic_core::Address,
+    ) -> Result<Records, StoreError> {
+        let records = txn.open_table(RECORDS)?;
+        let table = txn.open_table(BY_AUTHOR_KIND)?;
+        let prefix: [u8; 40] =
+            concat(&[address.author().as_bytes(), &address.kind().to_be_bytes()]);
+        let lane = index_lane(
+            &table,
+            names::BY_AUTHOR_KIND,
+            &prefix,
+            (&[0u8; ID_LEN], &[0xffu8; ID_LEN]),
+            Some(address.nonce().to_bytes()),
+        )?;
+        Ok(Records {
+            records,
+            source: Source::Index {
+                merge: Merge::new(vec![lane]),
+                table: names::BY_AUTHOR_KIND,
+            },
+            filter: None,
+            remaining: usize::MAX,
+        })
+    }
+
+    /// Decodes a stored record and, when it passes the filter, copies it out.
+    fn admit(
+        filter: Option<&OwnedFilter>,
+        key: &[u8; ID_LEN],
+        value: &[u8],
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let (record, received_at) = decode_record(key, value)?;
+        if filter.is_some_and(|f| !f.matches(record, received_at)) {
+            return Ok(None);
+        }
+        Ok(Some(StoredRecord {
+            record: record.to_owned(),
+            received_at,
+        }))
+    }
+
+    /// The next candidate, decoded and checked: `Ok(None)` when it does not
+    /// pass the filter.
+    fn candidate(&mut self) -> Option<Result<Option<StoredRecord>, StoreError>> {
+        let filter = self.filter.as_ref();
+        match &mut self.source {
+            Source::Scan(range) => Some(
+                range
+                    .next_back()?
+                    .map_err(StoreError::from)
+                    .and_then(|(key, value)| Self::admit(filter, key.value(), value.value())),
+            ),
+            Source::Index { merge, table } => {
+                let id = match merge.next()? {
+                    Ok(id) => id,
+                    Err(e) => return Some(Err(e)),
+                };
+                Some(match self.records.get(id.as_bytes()) {
+                    Err(e) => Err(e.into()),
+                    Ok(None) => Err(Corruption::DanglingIndex { table, id }.into()),
+                    Ok(Some(value)) => Self::admit(filter, id.as_bytes(), value.value()),
+                })
+            }
+        }
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<StoredRecord, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.remaining > 0 {
+            match self.candidate() {
+                None => self.remaining = 0,
+                Some(Ok(None)) => {}
+                Some(Ok(Some(found))) => {
+                    self.remaining -= 1;
+                    return Some(Ok(found));
+                }
+                Some(Err(e)) => {
+                    if !matches!(e, StoreError::Corrupt(_)) {
+                        self.remaining = 0;
+                    }
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
+}
+
+impl fmt::Debug for Records {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = match &self.source {
+            Source::Scan(_) => "scan",
+            Source::Index { table, .. } => table,
+        };
+        f.debug_struct("Records")
+            .field("source", &source)
+            .field("filter", &self.filter)
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mosaic_core::{FilterBuilder, OwnedTag, SecretKey, TagType};
+
+    use super::*;
+
+    fn key(n: u8) -> PublicKey {
+        SecretKey::from_bytes(&[n; 32]).public()
+    }
+
+    #[test]
+    fn planner_prefers_timestamps_then_tags_then_keys() {
+        let tag = OwnedTag::new(TagType(7), b"abc").unwrap();
+        let t = Timestamp::from_nanos(5).unwrap();
+        let f = FilterBuilder::new()
+            .authors([key(1)])
+            .kinds([Kind::MICROBLOG_ROOT])
+            .included_tags([&*tag])
+            .timestamps([t, t])
+            .build()
+            .unwrap();
+        assert_eq!(plan(&f, |_| 1_000_000), Plan::Timestamps(vec![t]));
+
+        let f = FilterBuilder::new()
+            .authors([key(1)])
+            .included_tags([&*tag])
+            .build()
+            .unwrap();
+        assert!(matches!(plan(&f, |_| 0), Plan::Tags(p) if p.len() == 1));
+
+        let f = FilterBuilder::new()
+            .authors([key(2), key(1), key(2)])
+            .signers([key(3), key(4), key(5)])
+            .build()
+            .unwrap();
+        let Plan::Authors(keys) = plan(&f, |_| 0) else {
+            panic!("authors expected");
+        };
+        assert_eq!(keys.len(), 2, "duplicate keys are merged");
+    }
+
+    #[test]
+    fn planner_uses_exact_kind_counts() {
+        let f = FilterBuilder::new()
+            .signers([key(1)])
+            .kinds([Kind::MICROBLOG_ROOT, Kind::BLOG_POST])
+            .build()
+            .unwrap();
+        // Rare kinds beat one signer.
+        assert!(matches!(plan(&f, |_| 10), Plan::Kinds(k) if k.len() == 2));
+        // Common kinds lose to one signer.
+        assert!(matches!(plan(&f, |_| 500_000), Plan::Signers(_)));
+        // A kind with no record at all answers at once.
+        assert!(matches!(plan(&f, |_| 0), Plan::Kinds(_)));
+    }
+
+    #[test]
+    fn planner_pairs_authors_with_kinds() {
+        let f = FilterBuilder::new()
+            .authors([key(1), key(2)])
+            .kinds([Kind::MICROBLOG_ROOT, Kind::BLOG_POST, Kind::BLOG_POST])
+            .build()
+            .unwrap();
+        let Plan::AuthorKinds(pairs) = plan(&f, |_| 500_000) else {
+            panic!("author-and-kind expected");
+        };
+        assert_eq!(pairs.len(), 4);
+        // Too many pairs: one of the two alone.
+        let many: Vec<PublicKey> = (0..20).map(key).collect();
+        let kinds: Vec<Kind> = (0..20)
+            .map(|i| Kind::from_parts(5, i, mosaic_core::KindFlags::default()))
+            .collect();
+        let f = FilterBuilder::new()
+            .authors(many)
+            .kinds(kinds)
+            .build()
+            .unwrap();
+        assert!(matches!(plan(&f, |_| 1), Plan::Kinds(_)));
+    }
+
+    #[test]
+    fn open_filters_scan() {
+        let f = FilterBuilder::new()
+            .since(Timestamp::from_nanos(1).unwrap())
+            .build()
+            .unwrap();
+        assert_eq!(plan(&f, |_| 0), Plan::Scan);
+        assert_eq!(plan(&OwnedFilter::empty(), |_| 0), Plan::Scan);
+    }
+
+    #[test]
+    fn merge_yields_distinct_ids_newest_first_and_survives_errors() {
+        let id = |t: u8| Id::from_bytes(&[t; 48]).unwrap();
+        let lane = |ts: Vec<u8>| -> Lane { Box::new(ts.into_iter().map(move |t| Ok(id(t)))) };
+        let failing: Lane = Box::new(
+            vec![
+                Ok(id(9)),
+                Err(StoreError::Corrupt(Corruption::IndexKey { table: "t" })),
+                Ok(id(2)),
+            ]
+            .into_iter(),
+        );
+        let merge = Merge::new(vec![lane(vec![8, 5, 3]), lane(vec![7, 5, 1]), failing]);
+        let out: Vec<Result<u8, ()>> = merge
+            .map(|r| r.map(|id| id.as_bytes()[0]).map_err(|_| ()))
+            .collect();
+        assert_eq!(
+            out,
+            vec![Ok(9), Err(()), Ok(8), Ok(7), Ok(5), Ok(3), Ok(2), Ok(1)]
+        );
+    }
+}

@@ -1,0 +1,289 @@
+//! The write path: one [`Writer`] per write transaction applies inserts and
+//! removals to the records table and every index, and keeps the per-kind
+//! counts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mosaic_core::{Address, Id, Kind, Record, Timestamp};
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use crate::error::StoreError;
+use crate::layout::{
+    self, BY_AUTHOR, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, ID_LEN, KIND_STATS, KindCounts,
+    RECORDS, concat, decode_counts, decode_record, encode_counts, encode_record, names,
+};
+
+/// What happened to one submitted record (D-7).
+///
+/// | outcome | stored | on the wire |
+/// |---|---|---|
+/// | [`Inserted`](Self::Inserted) | yes | ACCEPTED |
+/// | [`Replaced`](Self::Replaced) | yes | ACCEPTED |
+/// | [`Duplicate`](Self::Duplicate) | already | DUPLICATE |
+/// | [`Superseded`](Self::Superseded) | no | DUPLICATE |
+/// | [`Ephemeral`](Self::Ephemeral) | no | relayed; NO_CONSUMERS without subscribers |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InsertOutcome {
+    /// The record is new and now stored (durably, once the call returns).
+    Inserted,
+    /// The record is replaceable and newer than the one stored at its
+    /// address: it is stored, and `old` (with its index entries) is gone.
+    Replaced {
+        /// The retired record.
+        old: Id,
+    },
+    /// A record with this id is already stored; nothing changed.
+    Duplicate,
+    /// The record is replaceable and not newer (by timestamp, then id) than
+    /// `newer`, stored at its address: it is not stored, and never served.
+    Superseded {
+        /// The stored record that wins.
+        newer: Id,
+    },
+    /// The record's kind is ephemeral: it is never stored. Serve it to live
+    /// subscribers only.
+    Ephemeral,
+}
+
+impl InsertOutcome {
+    /// Whether the record is now stored because of this call.
+    pub fn is_stored(&self) -> bool {
+        matches!(
+            self,
+            InsertOutcome::Inserted | InsertOutcome::Replaced { .. }
+        )
+    }
+}
+
+/// The index keys of one record.
+struct Entries {
+    author: [u8; 80],
+    signer: [u8; 80],
+    kind: [u8; 56],
+    author_kind: [u8; 96],
+    tags: Vec<[u8; 70]>,
+}
+
+impl Entries {
+    fn of(record: &Record) -> Entries {
+        let id = record.id();
+        let id = id.as_bytes();
+        Entries {
+            author: concat(&[record.author().as_bytes(), id]),
+            signer: concat(&[record.signing_key().as_bytes(), id]),
+            kind: concat(&[&record.kind().to_be_bytes(), id]),
+            author_kind: layout::author_kind_key(record),
+            tags: layout::tag_prefixes(record)
+                .iter()
+                .map(|p| concat(&[p, id]))
+                .collect(),
+        }
+    }
+}
+
+/// One index table and the entries this transaction will add to it.
+///
+/// New entries are kept in memory, sorted, and written when the
+/// transaction finishes: inserting in key order touches each page once and
+/// keeps the engine's page cache hot, which makes large batches several
+/// times faster than inserting in arrival order.
+struct Index<'t, const N: usize> {
+    table: Table<'t, &'static [u8; N], ()>,
+    pending: BTreeSet<[u8; N]>,
+}
+
+impl<'t, const N: usize> Index<'t, N> {
+    fn open(
+        txn: &'t WriteTransaction,
+        def: redb::TableDefinition<'static, &'static [u8; N], ()>,
+    ) -> Result<Index<'t, N>, StoreError> {
+        Ok(Index {
+            table: txn.open_table(def)?,
+            pending: BTreeSet::new(),
+        })
+    }
+
+    fn insert(&mut self, key: [u8; N]) {
+        self.pending.insert(key);
+    }
+
+    fn remove(&mut self, key: &[u8; N]) -> Result<(), StoreError> {
+        if !self.pending.remove(key) {
+            self.table.remove(key)?;
+        }
+        Ok(())
+    }
+
+    /// Every key in `low..=high`, stored or pending, in order.
+    fn keys_in(&self, low: &[u8; N], high: &[u8; N]) -> Result<Vec<[u8; N]>, StoreError> {
+        let mut keys = Vec::new();
+        for item in self.table.range::<&[u8; N]>(low..=high)? {
+            let (key, _) = item?;
+            keys.push(*key.value());
+        }
+        keys.extend(self.pending.range::<[u8; N], _>(low..=high).copied());
+        keys.sort_unstable();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        for key in std::mem::take(&mut self.pending) {
+            self.table.insert(&key, ())?;
+        }
+        Ok(())
+    }
+}
+
+/// Applies changes inside one write transaction. [`finish`](Self::finish)
+/// must be called before the transaction commits.
+pub(crate) struct Writer<'t> {
+    records: Table<'t, &'static [u8; ID_LEN], &'static [u8]>,
+    by_author: Index<'t, 80>,
+    by_signer: Index<'t, 80>,
+    by_kind: Index<'t, 56>,
+    by_tag: Index<'t, 70>,
+    by_author_kind: Index<'t, 96>,
+    kind_stats: Table<'t, &'static [u8; 8], &'static [u8]>,
+    /// Per kind: change in record count and in bytes.
+    deltas: BTreeMap<Kind, (i64, i64)>,
+}
+
+impl<'t> Writer<'t> {
+    pub(crate) fn open(txn: &'t WriteTransaction) -> Result<Writer<'t>, StoreError> {
+        Ok(Writer {
+            records: txn.open_table(RECORDS)?,
+            by_author: Index::open(txn, BY_AUTHOR)?,
+            by_signer: Index::open(txn, BY_SIGNER)?,
+            by_kind: Index::open(txn, BY_KIND)?,
+            by_tag: Index::open(txn, BY_TAG)?,
+            by_author_kind: Index::open(txn, BY_AUTHOR_KIND)?,
+            kind_stats: txn.open_table(KIND_STATS)?,
+            deltas: BTreeMap::new(),
+        })
+    }
+
+    /// Applies one submission with the kind semantics of `kind.md` and D-7.
+    pub(crate) fn insert(
+        &mut self,
+        record: &Record,
+        received_at: Timestamp,
+    ) -> Result<InsertOutcome, StoreError> {
+        let handling = record.kind().duplicate_handling();
+        if handling.is_ephemeral() {
+            return Ok(InsertOutcome::Ephemeral);
+        }
+        let id = record.id();
+        let mut outcome = InsertOutcome::Inserted;
+        if handling.is_replaceable() {
+            if self.records.get(id.as_bytes())?.is_some() {
+                return Ok(InsertOutcome::Duplicate);
+            }
+            // Newest first; normally at most one.
+            let existing = self.ids_at(&record.address())?;
+            if let Some(&newest) = existing.first() {
+                if newest > id {
+                    return Ok(InsertOutcome::Superseded { newer: newest });
+                }
+                outcome = InsertOutcome::Replaced { old: newest };
+            }
+            for old in &existing {
+                self.remove(old)?;
+            }
+        }
+        // Store the bytes; an id already stored is a duplicate, whose
+        // stored value (with its first received time) is put back.
+        let value = encode_record(record, received_at);
+        let previous = self
+            .records
+            .insert(id.as_bytes(), value.as_slice())?
+            .map(|old| old.value().to_vec());
+        if let Some(previous) = previous {
+            self.records.insert(id.as_bytes(), previous.as_slice())?;
+            return Ok(InsertOutcome::Duplicate);
+        }
+        let e = Entries::of(record);
+        self.by_author.insert(e.author);
+        self.by_signer.insert(e.signer);
+        self.by_kind.insert(e.kind);
+        self.by_author_kind.insert(e.author_kind);
+        for tag in e.tags {
+            self.by_tag.insert(tag);
+        }
+        self.count(record.kind(), 1, record.len());
+        Ok(outcome)
+    }
+
+    /// The ids stored at an address, newest first.
+    fn ids_at(&self, address: &Address) -> Result<Vec<Id>, StoreError> {
+        let prefix: [u8; 40] =
+            concat(&[address.author().as_bytes(), &address.kind().to_be_bytes()]);
+        let low: [u8; 96] = concat(&[&prefix, &[0u8; ID_LEN + 8]]);
+        let high: [u8; 96] = concat(&[&prefix, &[0xffu8; ID_LEN + 8]]);
+        let nonce = address.nonce().to_bytes();
+        let mut ids = Vec::new();
+        for key in self.by_author_kind.keys_in(&low, &high)?.iter().rev() {
+            if key[40 + ID_LEN..] == nonce {
+                ids.push(layout::id_at(key, 40, names::BY_AUTHOR_KIND)?);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Removes a record and all its index entries. Returns whether it was
+    /// stored.
+    pub(crate) fn remove(&mut self, id: &Id) -> Result<bool, StoreError> {
+        let (entries, kind, len) = {
+            let Some(value) = self.records.remove(id.as_bytes())? else {
+                return Ok(false);
+            };
+            let (record, _) = decode_record(id.as_bytes(), value.value())?;
+            (Entries::of(record), record.kind(), record.len())
+        };
+        self.by_author.remove(&entries.author)?;
+        self.by_signer.remove(&entries.signer)?;
+        self.by_kind.remove(&entries.kind)?;
+        self.by_author_kind.remove(&entries.author_kind)?;
+        for tag in &entries.tags {
+            self.by_tag.remove(tag)?;
+        }
+        self.count(kind, -1, len);
+        Ok(true)
+    }
+
+    fn count(&mut self, kind: Kind, records: i64, len: usize) {
+        let bytes = i64::try_from(len).unwrap_or(i64::MAX);
+        let delta = self.deltas.entry(kind).or_insert((0, 0));
+        delta.0 += records;
+        delta.1 += records * bytes;
+    }
+
+    /// Writes the pending index entries and the per-kind counts changed by
+    /// this transaction.
+    pub(crate) fn finish(mut self) -> Result<(), StoreError> {
+        self.by_author.flush()?;
+        self.by_signer.flush()?;
+        self.by_kind.flush()?;
+        self.by_author_kind.flush()?;
+        self.by_tag.flush()?;
+        for (kind, (records, bytes)) in std::mem::take(&mut self.deltas) {
+            if records == 0 && bytes == 0 {
+                continue;
+            }
+            let key = kind.to_be_bytes();
+            let mut counts = match self.kind_stats.get(&key)? {
+                Some(v) => decode_counts(kind, v.value())?,
+                None => KindCounts::default(),
+            };
+            counts.records = counts.records.saturating_add_signed(records);
+            counts.bytes = counts.bytes.saturating_add_signed(bytes);
+            if counts.records == 0 {
+                self.kind_stats.remove(&key)?;
+            } else {
+                self.kind_stats
+                    .insert(&key, encode_counts(&counts).as_slice())?;
+            }
+        }
+        Ok(())
+    }
+}

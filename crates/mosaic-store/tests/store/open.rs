@@ -1,0 +1,267 @@
+//! Opening: format versions, foreign files, double opens, damaged data,
+//! snapshots and concurrency.
+
+use std::sync::Arc;
+
+use mosaic_core::{DuplicateHandling, FilterBuilder, OwnedFilter};
+use mosaic_store::{Corruption, DATABASE_FILE, InsertOutcome, Store, StoreConfig, StoreError};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::common::{Spec, TempDir, kind, secret, ts};
+
+const META: TableDefinition<'static, &'static str, &'static [u8]> = TableDefinition::new("meta");
+const RECORDS: TableDefinition<'static, &'static [u8; 48], &'static [u8]> =
+    TableDefinition::new("records");
+const BY_AUTHOR: TableDefinition<'static, &'static [u8; 80], ()> =
+    TableDefinition::new("by_author");
+
+#[test]
+fn a_store_reopens_with_its_records() {
+    let dir = TempDir::new("reopen");
+    let r = Spec::new(kind(DuplicateHandling::Unique, 1), ts(1), b"r").sign(&secret(1));
+    {
+        let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+        assert_eq!(store.path(), dir.path().join(DATABASE_FILE));
+        store.insert(&r, ts(2)).unwrap();
+    }
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    let got = store.get(&r.id()).unwrap().unwrap();
+    assert_eq!(got.record, r);
+    assert_eq!(got.received_at, ts(2));
+}
+
+#[test]
+fn an_interrupted_creation_leaves_nothing_behind() {
+    let dir = TempDir::new("create");
+    // What a crash while creating leaves: a half-written file under the
+    // temporary name, and no store.
+    let leftover = dir.path().join(format!("{DATABASE_FILE}.new-999999"));
+    std::fs::write(&leftover, b"half a header").unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    assert!(!leftover.exists());
+    assert!(dir.path().join(DATABASE_FILE).exists());
+    assert_eq!(store.stats().unwrap().records, 0);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec![DATABASE_FILE.to_owned()]);
+}
+
+#[test]
+fn another_format_version_is_refused_untouched() {
+    let dir = TempDir::new("version");
+    drop(Store::open(dir.path(), StoreConfig::default()).unwrap());
+    let file = dir.path().join(DATABASE_FILE);
+    {
+        let db = Database::create(&file).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("format_version", [7u8].as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    match Store::open(dir.path(), StoreConfig::default()) {
+        Err(StoreError::FormatVersion {
+            found, expected, ..
+        }) => {
+            assert_eq!(found, 7);
+            assert_eq!(expected, 1);
+        }
+        other => panic!("expected a format version error, got {other:?}"),
+    }
+    // Nothing was migrated.
+    let db = Database::create(&file).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta = txn.open_table(META).unwrap();
+    assert_eq!(meta.get("format_version").unwrap().unwrap().value(), &[7u8]);
+}
+
+#[test]
+fn a_foreign_database_is_not_a_store() {
+    let dir = TempDir::new("foreign");
+    {
+        let db = Database::create(dir.path().join(DATABASE_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        let def: TableDefinition<'_, u64, u64> = TableDefinition::new("accounts");
+        txn.open_table(def).unwrap().insert(1, 2).unwrap();
+        txn.commit().unwrap();
+    }
+    assert!(matches!(
+        Store::open(dir.path(), StoreConfig::default()),
+        Err(StoreError::NotAStore { .. })
+    ));
+}
+
+#[test]
+fn a_file_that_is_no_database_is_an_error() {
+    let dir = TempDir::new("garbage");
+    std::fs::write(dir.path().join(DATABASE_FILE), vec![0x5au8; 10_000]).unwrap();
+    let err = Store::open(dir.path(), StoreConfig::default()).unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+}
+
+#[test]
+fn a_second_open_is_refused() {
+    let dir = TempDir::new("twice");
+    let _store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    assert!(matches!(
+        Store::open(dir.path(), StoreConfig::default()),
+        Err(StoreError::AlreadyOpen { .. })
+    ));
+}
+
+#[test]
+fn damaged_records_are_errors_never_panics() {
+    let dir = TempDir::new("damaged");
+    let k = secret(1);
+    let unique = kind(DuplicateHandling::Unique, 1);
+    let good = Spec::new(unique, ts(1), b"good").sign(&k);
+    let bad = Spec::new(unique, ts(2), b"bad").sign(&k);
+    let dangling = Spec::new(unique, ts(3), b"dangling").sign(&k);
+    {
+        let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+        store
+            .insert_batch([(&good, ts(0)), (&bad, ts(0)), (&dangling, ts(0))])
+            .unwrap();
+    }
+    {
+        let db = Database::create(dir.path().join(DATABASE_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut records = txn.open_table(RECORDS).unwrap();
+            // Cut the record short behind its metadata.
+            let value = records
+                .get(bad.id().as_bytes())
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
+            records
+                .insert(bad.id().as_bytes(), &value[..value.len() - 16])
+                .unwrap();
+            records.remove(dangling.id().as_bytes()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    assert!(matches!(
+        store.get(&bad.id()),
+        Err(StoreError::Corrupt(Corruption::Record { .. }))
+    ));
+    let by_author = FilterBuilder::new().authors([k.public()]).build().unwrap();
+    let items: Vec<_> = store.query(&by_author, 10).unwrap().collect();
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert!(matches!(
+        items[0],
+        Err(StoreError::Corrupt(Corruption::DanglingIndex { id, .. })) if id == dangling.id()
+    ));
+    assert!(matches!(
+        items[1],
+        Err(StoreError::Corrupt(Corruption::Record { id, .. })) if id == bad.id()
+    ));
+    assert_eq!(items[2].as_ref().unwrap().record, good);
+    // A scan sees the damaged record too, and goes on.
+    let scanned: Vec<_> = store.query(&OwnedFilter::empty(), 10).unwrap().collect();
+    assert_eq!(scanned.len(), 2);
+    assert!(scanned[0].is_err());
+    // An export refuses to skip it silently.
+    assert!(matches!(
+        store.export(Vec::new(), |_| {}),
+        Err(StoreError::Corrupt(_))
+    ));
+    // Removal of a damaged record reports the damage and changes nothing.
+    assert!(matches!(
+        store.remove(&bad.id()),
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(store.contains(&bad.id()).unwrap());
+}
+
+#[test]
+fn index_keys_outside_the_id_range_are_never_read() {
+    let dir = TempDir::new("badkey");
+    let k = secret(1);
+    let r = Spec::new(kind(DuplicateHandling::Unique, 1), ts(1), b"r").sign(&k);
+    {
+        let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+        store.insert(&r, ts(0)).unwrap();
+    }
+    {
+        let db = Database::create(dir.path().join(DATABASE_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            // An author entry whose "id" begins with a 1 bit: no record id can.
+            let mut idx = txn.open_table(BY_AUTHOR).unwrap();
+            let mut key = [0xffu8; 80];
+            key[..32].copy_from_slice(k.public().as_bytes());
+            idx.insert(&key, ()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    let f = FilterBuilder::new().authors([k.public()]).build().unwrap();
+    let items: Vec<_> = store.query(&f, 10).unwrap().collect();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].as_ref().unwrap().record, r);
+}
+
+#[test]
+fn readers_see_a_snapshot_and_never_block_the_writer() {
+    let dir = TempDir::new("snapshot");
+    let store = Arc::new(Store::open(dir.path(), StoreConfig::default()).unwrap());
+    let k = secret(1);
+    let unique = kind(DuplicateHandling::Unique, 1);
+    let first: Vec<_> = (0..10)
+        .map(|i| Spec::new(unique, ts(i), &[i as u8]).sign(&k))
+        .collect();
+    store
+        .insert_batch(first.iter().map(|r| (r, ts(0))))
+        .unwrap();
+    let f = FilterBuilder::new().kinds([unique]).build().unwrap();
+    let mut reading = store.query(&f, 100).unwrap();
+    let head = reading.next().unwrap().unwrap();
+    assert_eq!(head.record, first[9]);
+
+    // A writer on another thread commits while the reader is half way.
+    let writer = {
+        let store = Arc::clone(&store);
+        let later = Spec::new(unique, ts(100), b"later").sign(&k);
+        std::thread::spawn(move || store.insert(&later, ts(1)).unwrap())
+    };
+    assert_eq!(writer.join().unwrap(), InsertOutcome::Inserted);
+    store.remove(&first[0].id()).unwrap();
+
+    // The open iterator still sees its snapshot: nine more, the removed one included.
+    let rest: Vec<_> = reading.map(|r| r.unwrap().record).collect();
+    assert_eq!(rest.len(), 9);
+    assert_eq!(rest.last(), Some(&first[0]));
+    // A new query sees the new state.
+    let now: Vec<_> = store.query(&f, 100).unwrap().collect();
+    assert_eq!(now.len(), 10);
+}
+
+#[test]
+fn concurrent_writers_and_readers_agree() {
+    let dir = TempDir::new("threads");
+    let store = Arc::new(Store::open(dir.path(), StoreConfig::default()).unwrap());
+    let unique = kind(DuplicateHandling::Unique, 1);
+    let mut handles = Vec::new();
+    for t in 0..4u64 {
+        let store = Arc::clone(&store);
+        handles.push(std::thread::spawn(move || {
+            let k = secret(10 + t);
+            for i in 0..10u64 {
+                let r = Spec::new(unique, ts(i), &[t as u8, i as u8]).sign(&k);
+                assert_eq!(store.insert(&r, ts(0)).unwrap(), InsertOutcome::Inserted);
+                let f = FilterBuilder::new().authors([k.public()]).build().unwrap();
+                assert_eq!(store.query(&f, 100).unwrap().count(), i as usize + 1);
+            }
+        }));
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(store.stats().unwrap().records, 40);
+}
