@@ -1,15 +1,18 @@
-//! The `mosaic` command: keys and records today; posting, reading and
-//! serving as the crates below it land.
+//! The `mosaic` command: keys, records and a server today; posting and
+//! reading as the crates below it land.
 //!
 //! This file is glue: it parses the command line, hands each command group to
-//! its module (`key.rs`, `record/`), and turns the outcome into an exit code.
+//! its module (`key.rs`, `record/`, `serve.rs`), and turns the outcome into an exit code.
 //! Errors are printed with their whole chain (`{:#}`); a closed standard
 //! output (`mosaic record inspect r | head`) counts as success.
 
 mod input;
 mod key;
+mod logging;
 mod output;
 mod record;
+mod serve;
+mod store;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -58,6 +61,11 @@ enum Command {
     /// Create, inspect and verify records.
     #[command(subcommand, arg_required_else_help = true)]
     Record(record::RecordCommand),
+    /// Run a Mosaic server on an embedded store (no other set-up needed).
+    Serve(serve::ServeArgs),
+    /// Look after a server's store: stats, export, import, remove.
+    #[command(subcommand, arg_required_else_help = true)]
+    Store(store::StoreCommand),
 }
 
 /// What a command found, when it ran to the end.
@@ -73,6 +81,8 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
     match cli.command {
         Command::Key(command) => key::run(command),
         Command::Record(command) => record::run(command),
+        Command::Serve(args) => serve::run(args),
+        Command::Store(command) => store::run(command),
     }
 }
 

@@ -1,5 +1,51 @@
-//! `mosaic-server`: not built yet.
+//! `mosaic-server`: a Mosaic server over WebSocket.
 //!
-//! This crate is a placeholder in the workspace's layering (see
-//! `docs/ARCHITECTURE.md`). It exports nothing; its issue has not been
-//! implemented yet.
+//! It accepts connections through `mosaic-net`, keeps records in
+//! `mosaic-store`, and answers every client message of spec 0.8.0: Get,
+//! Query, Subscribe and Unsubscribe, Submission, BLOB Submission and BLOB Get,
+//! DHT Lookup. Submissions from all connections are group-committed, and a
+//! record is acknowledged ACCEPTED only once it is durable. Live
+//! subscriptions receive each newly accepted record that they may read and
+//! that matches their filter. Every resource a client can use is bounded by
+//! [`Limits`].
+//!
+//! The central types: [`ServerConfig`] (read from TOML by the binary, never
+//! by this library), [`Server`] (bind, then run until shut down) and
+//! [`ServerHandle`] (a server running in the background, as tests use it).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use mosaic_core::SecretKey;
+//! use mosaic_server::{Server, ServerConfig};
+//! use mosaic_store::{Store, StoreConfig};
+//!
+//! let store = Arc::new(Store::open("data", StoreConfig::default())?);
+//! let handle = Server::start_for_tests(ServerConfig::default(), SecretKey::from_bytes(&[1; 32]), store).await?;
+//! println!("{}", handle.url());
+//! handle.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Logging: `info` for start and stop, `debug` per connection (in a span
+//! with the connection id and peer address), `warn` for handled peer
+//! misbehaviour and store trouble. No secret key is ever logged.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod access;
+mod committer;
+mod config;
+mod error;
+mod rate;
+mod server;
+mod session;
+mod status;
+mod subscriptions;
+
+pub use access::may_read;
+pub use config::{ConfigError, DEFAULT_PORT, Limits, ServerConfig};
+pub use error::ServerError;
+pub use server::{Server, ServerHandle};
+pub use status::Status;

@@ -1,0 +1,218 @@
+//! `mosaic serve`: run a Mosaic server on an embedded store.
+//!
+//! Everything lives in one data directory (default
+//! `$XDG_DATA_HOME/mosaic/server`, else `~/.local/share/mosaic/server`): the
+//! store in `store/` and the server's key in `server.key`, generated on first
+//! start with mode 0600. Settings come from the defaults, then the TOML file
+//! given with `--config` (or `$MOSAIC_SERVER_CONFIG`), then the flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use mosaic_core::SecretKey;
+use mosaic_net::ServerTls;
+use mosaic_server::{Server, ServerConfig};
+use mosaic_store::{Store, StoreConfig};
+
+use crate::Status;
+use crate::output;
+
+/// The example configuration shipped with the binary.
+pub const EXAMPLE_CONFIG: &str = include_str!("../config.example.toml");
+
+/// Run a Mosaic server.
+#[derive(Debug, Args)]
+#[command(after_help = SERVE_HELP)]
+pub struct ServeArgs {
+    /// Data directory holding the store and the server key.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Address and port to listen on [default: 127.0.0.1:8135].
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// TOML configuration file (see `mosaic serve --print-config`).
+    #[arg(long, value_name = "FILE", env = "MOSAIC_SERVER_CONFIG")]
+    config: Option<PathBuf>,
+    /// PEM certificate chain: serve wss (TLS) instead of plain ws.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The public URL of this server (mosaicwss://host:port/).
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// Do not use the Mainline DHT.
+    #[arg(long)]
+    no_dht: bool,
+    /// A DHT node to bootstrap from (HOST:PORT), for a private DHT; repeatable.
+    #[arg(long, value_name = "HOST:PORT")]
+    dht_bootstrap: Vec<String>,
+    /// Answer queries whose filters have no narrow element (D-6).
+    #[arg(long)]
+    allow_open_queries: bool,
+    /// Print the example configuration file and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+const SERVE_HELP: &str = "\
+The server listens on 127.0.0.1:8135 by default (loopback only). It prints its
+key (mosrv0...) and URL on start; `curl http://127.0.0.1:8135/` shows its status.
+SIGINT or SIGTERM stop it cleanly: it stops accepting, tells clients it is
+shutting down and finishes pending commits.
+
+Environment:
+  MOSAIC_SERVER_CONFIG  the configuration file, when --config is not given
+  RUST_LOG              log filter (default: mosaic=info)";
+
+/// The default data directory.
+pub fn default_data_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("mosaic").join("server"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .context("neither XDG_DATA_HOME nor HOME is set: give --data DIR")?;
+    Ok(PathBuf::from(home)
+        .join(".local")
+        .join("share")
+        .join("mosaic")
+        .join("server"))
+}
+
+/// Reads the server key, or creates one (mode 0600) on first start.
+fn server_key(path: &Path) -> anyhow::Result<SecretKey> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => SecretKey::from_printable(text.trim())
+            .with_context(|| format!("{} does not hold a mosec0 key", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretKey::generate(&mut rand::rng());
+            let mut text = key.to_printable();
+            text.push('\n');
+            output::write_secret_file(path, text.as_bytes(), false)?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn load_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str::<ServerConfig>(&text)
+                .with_context(|| format!("invalid configuration in {}", path.display()))?
+        }
+        None => ServerConfig::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(url) = &args.public_url {
+        config.public_url = Some(url.clone());
+    }
+    if args.allow_open_queries {
+        config.allow_open_queries = true;
+    }
+    config.validate().context("invalid configuration")?;
+    Ok(config)
+}
+
+/// Runs `mosaic serve`.
+pub fn run(args: ServeArgs) -> anyhow::Result<Status> {
+    if args.print_config {
+        print!("{EXAMPLE_CONFIG}");
+        return Ok(Status::Success);
+    }
+    crate::logging::init();
+    let config = load_config(&args)?;
+    let data = match &args.data {
+        Some(d) => d.clone(),
+        None => default_data_dir()?,
+    };
+    std::fs::create_dir_all(&data)
+        .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+    let key = server_key(&data.join("server.key"))?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let cert_pem =
+                std::fs::read(cert).with_context(|| format!("cannot read {}", cert.display()))?;
+            let key_pem =
+                std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
+            Some(ServerTls::from_pem(
+                &cert_pem,
+                &key_pem,
+                &cert.display().to_string(),
+                &key.display().to_string(),
+            )?)
+        }
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key go together"),
+    };
+    if !args.no_dht && (!args.dht_bootstrap.is_empty() || config.public_url.is_some()) {
+        output::warn(
+            "the DHT is not wired into the server yet: the server bootstrap is not published",
+        );
+    }
+    let store_dir = data.join("store");
+    let store = Store::open(&store_dir, StoreConfig::default())
+        .with_context(|| format!("cannot open the store in {}", store_dir.display()))?;
+    let store = Arc::new(store);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let server = Server::bind(config, key, store, tls).await?;
+        println!(
+            "mosaic server {}",
+            server.public_key().to_server_printable()
+        );
+        println!("listening on {}", server.url());
+        println!("data in {}", data.display());
+        server.run(shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(Status::Success)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mosaic_server::DEFAULT_PORT;
+
+    #[test]
+    fn the_example_config_is_the_default() {
+        let parsed: ServerConfig = toml::from_str(EXAMPLE_CONFIG).unwrap();
+        assert_eq!(parsed, ServerConfig::default());
+        assert_eq!(parsed.listen.port(), DEFAULT_PORT);
+    }
+}

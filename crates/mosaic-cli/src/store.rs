@@ -1,0 +1,268 @@
+//! `mosaic store`: look after a server's record store directly (stop the
+//! server first: the store is opened exclusively).
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use mosaic_core::{Id, Timestamp};
+use mosaic_store::{Store, StoreConfig};
+use serde::Serialize;
+
+use crate::Status;
+use crate::output;
+use crate::serve::default_data_dir;
+
+/// The `store` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Show what the store holds: records, bytes, counts per kind.
+    Stats {
+        #[command(flatten)]
+        data: DataArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every record to FILE (or - for stdout) as length-prefixed records.
+    Export {
+        #[command(flatten)]
+        data: DataArg,
+        /// Where to write.
+        #[arg(value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Read records from FILE (or - for stdin), validate each, and store them.
+    Import {
+        #[command(flatten)]
+        data: DataArg,
+        /// What to read (a file written by `mosaic store export`).
+        #[arg(value_name = "FILE")]
+        input: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove records by id (moref0...), with all their index entries.
+    Remove {
+        #[command(flatten)]
+        data: DataArg,
+        /// The ids.
+        #[arg(value_name = "ID", required = true)]
+        ids: Vec<String>,
+    },
+}
+
+/// The server's data directory.
+#[derive(Debug, Args)]
+pub struct DataArg {
+    /// The server's data directory (the store is DIR/store) [default: as `mosaic serve`].
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+impl DataArg {
+    fn open(&self) -> anyhow::Result<Store> {
+        let data = match &self.data {
+            Some(d) => d.clone(),
+            None => default_data_dir()?,
+        };
+        let dir = data.join("store");
+        if !dir.exists() {
+            bail!(
+                "no store in {} (give --data DIR: the directory `mosaic serve` uses)",
+                dir.display()
+            );
+        }
+        Store::open(&dir, StoreConfig::default()).with_context(|| {
+            format!(
+                "cannot open the store in {} (is a server running on it?)",
+                dir.display()
+            )
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct KindJson {
+    kind: String,
+    name: Option<&'static str>,
+    records: u64,
+    bytes: u64,
+}
+
+#[derive(Serialize)]
+struct StatsJson {
+    records: u64,
+    record_bytes: u64,
+    blobs: u64,
+    blob_bytes: u64,
+    file_bytes: u64,
+    kinds: Vec<KindJson>,
+}
+
+#[derive(Serialize)]
+struct ImportJson {
+    read: u64,
+    inserted: u64,
+    replaced: u64,
+    duplicates: u64,
+    superseded: u64,
+    ephemeral: u64,
+    invalid: u64,
+}
+
+fn bar(len: Option<u64>, what: &str) -> ProgressBar {
+    let bar = match len {
+        Some(len) => ProgressBar::new(len).with_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:40}] {pos}/{len} records ({per_sec}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {msg} {pos} records ({per_sec})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Runs a `store` subcommand.
+pub fn run(command: StoreCommand) -> anyhow::Result<Status> {
+    match command {
+        StoreCommand::Stats { data, json } => {
+            let stats = data.open()?.stats()?;
+            let out = StatsJson {
+                records: stats.records,
+                record_bytes: stats.record_bytes,
+                blobs: stats.blobs,
+                blob_bytes: stats.blob_bytes,
+                file_bytes: stats.file_bytes,
+                kinds: stats
+                    .kinds
+                    .iter()
+                    .map(|k| KindJson {
+                        kind: k.kind.to_string(),
+                        name: k.kind.name(),
+                        records: k.records,
+                        bytes: k.bytes,
+                    })
+                    .collect(),
+            };
+            let mut stdout = output::stdout();
+            if json {
+                output::json(&mut stdout, &out)?;
+            } else {
+                writeln!(
+                    stdout,
+                    "records:  {} ({} bytes)",
+                    out.records, out.record_bytes
+                )?;
+                writeln!(stdout, "blobs:    {} ({} bytes)", out.blobs, out.blob_bytes)?;
+                writeln!(stdout, "on disk:  {} bytes", out.file_bytes)?;
+                for k in &out.kinds {
+                    writeln!(
+                        stdout,
+                        "  {} {:<14} {:>10} records {:>14} bytes",
+                        k.kind,
+                        k.name.unwrap_or(""),
+                        k.records,
+                        k.bytes
+                    )?;
+                }
+            }
+        }
+        StoreCommand::Export { data, out } => {
+            let store = data.open()?;
+            let total = store.stats()?.records;
+            let progress = bar(Some(total), "exporting");
+            let written = if out.as_os_str() == "-" {
+                store.export(io::stdout().lock(), |n| progress.set_position(n))?
+            } else {
+                let file = File::create(&out)
+                    .with_context(|| format!("cannot create {}", out.display()))?;
+                let n = store.export(&file, |n| progress.set_position(n))?;
+                file.sync_all()
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+                n
+            };
+            progress.finish_and_clear();
+            eprintln!("exported {written} records");
+        }
+        StoreCommand::Import { data, input, json } => {
+            let store = data.open()?;
+            let received_at = Timestamp::from_system_time(SystemTime::now())?;
+            let progress = bar(None, "importing");
+            let report = if input.as_os_str() == "-" {
+                store.import(io::stdin().lock(), received_at, |n| {
+                    progress.set_position(n)
+                })?
+            } else {
+                let file = File::open(&input)
+                    .with_context(|| format!("cannot open {}", input.display()))?;
+                store.import(file, received_at, |n| progress.set_position(n))?
+            };
+            progress.finish_and_clear();
+            let out = ImportJson {
+                read: report.read,
+                inserted: report.inserted,
+                replaced: report.replaced,
+                duplicates: report.duplicates,
+                superseded: report.superseded,
+                ephemeral: report.ephemeral,
+                invalid: report.invalid,
+            };
+            let mut stdout = output::stdout();
+            if json {
+                output::json(&mut stdout, &out)?;
+            } else {
+                writeln!(
+                    stdout,
+                    "read {}: {} stored, {} replaced older ones, {} already there, {} superseded, {} ephemeral (not stored), {} invalid (skipped)",
+                    out.read,
+                    out.inserted,
+                    out.replaced,
+                    out.duplicates,
+                    out.superseded,
+                    out.ephemeral,
+                    out.invalid
+                )?;
+            }
+            if report.invalid > 0 {
+                return Ok(Status::Invalid);
+            }
+        }
+        StoreCommand::Remove { data, ids } => {
+            let parsed = ids
+                .iter()
+                .map(|s| {
+                    Id::from_printable(s)
+                        .with_context(|| format!("{s} is not a record id (moref0...)"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let store = data.open()?;
+            let mut stdout = output::stdout();
+            let mut missing = 0;
+            for (id, text) in parsed.iter().zip(&ids) {
+                if store.remove(id)? {
+                    writeln!(stdout, "removed {text}")?;
+                } else {
+                    missing += 1;
+                    writeln!(stdout, "not stored {text}")?;
+                }
+            }
+            if missing == ids.len() {
+                bail!("none of the ids were stored");
+            }
+        }
+    }
+    Ok(Status::Success)
+}

@@ -1,0 +1,260 @@
+//! [`ServerConfig`]: everything an operator can set, with sane defaults.
+//!
+//! The binary reads it from TOML (`deny_unknown_fields`, every field
+//! defaulted: see `config.example.toml` in `mosaic-cli`) and overrides fields
+//! from command-line flags; this library only receives the value.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mosaic_core::MAX_MESSAGE_LEN;
+use serde::{Deserialize, Serialize};
+
+/// The port `mosaic serve` listens on by default.
+pub const DEFAULT_PORT: u16 = 8135;
+
+/// Server configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on. Default `127.0.0.1:8135`: loopback
+    /// only; use `0.0.0.0:8135` (or a reverse proxy) to serve others.
+    pub listen: SocketAddr,
+    /// The URL clients reach this server at (`mosaicwss://host:port/`), if it
+    /// is public. Published in the server's bootstrap when the DHT is on.
+    pub public_url: Option<String>,
+    /// Whether to answer filters with no narrow element (D-6). Default
+    /// false: such queries get Query Closed TOO_OPEN, since each one scans the
+    /// whole store.
+    pub allow_open_queries: bool,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            public_url: None,
+            allow_open_queries: false,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Resource limits. Every one has a default suited to a small public server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Connections open at once, all clients together. Default 10,000;
+    /// each idle connection costs a few tens of KiB.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address. Default 64.
+    pub max_connections_per_ip: usize,
+    /// Open subscriptions per connection. Default 32.
+    pub max_subscriptions_per_connection: usize,
+    /// Largest message accepted, in bytes. Default and maximum: one whole
+    /// record plus its 8-byte header (D-12).
+    pub max_message_len: usize,
+    /// Largest filter accepted in a Query or Subscribe, in bytes. Default
+    /// 8192. Filters cost matching time on every new record.
+    pub max_filter_len: usize,
+    /// Most records one query returns; LIMIT 0 means this (D-5). Default 500.
+    pub max_query_limit: u16,
+    /// Sustained submissions (records and BLOBs) per second per connection;
+    /// more get TOO_FAST. Default 50.
+    pub submissions_per_second: u32,
+    /// Submissions a connection may make in a burst above the sustained
+    /// rate. Default 200.
+    pub submission_burst: u32,
+    /// Seconds a connection may stay silent (pings included) before it is
+    /// dropped. Default 120.
+    pub idle_timeout_secs: u64,
+    /// Seconds of quiet before the server pings a client. Default 30.
+    pub ping_interval_secs: u64,
+    /// Seconds a client has for TLS, its request and the Hello Auth.
+    /// Default 10.
+    pub handshake_timeout_secs: u64,
+    /// Messages queued for a client before it counts as not reading and is
+    /// cut off. Default 1024. Bounds the server's memory per connection.
+    pub outbound_queue: usize,
+    /// Largest BLOB accepted, in bytes (D-18). Default 1,048,544, the most
+    /// one message can carry.
+    pub max_blob_len: usize,
+    /// Most submissions committed in one durable transaction (group commit).
+    /// Default 1000.
+    pub max_commit_batch: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 10_000,
+            max_connections_per_ip: 64,
+            max_subscriptions_per_connection: 32,
+            max_message_len: MAX_MESSAGE_LEN,
+            max_filter_len: 8192,
+            max_query_limit: 500,
+            submissions_per_second: 50,
+            submission_burst: 200,
+            idle_timeout_secs: 120,
+            ping_interval_secs: 30,
+            handshake_timeout_secs: 10,
+            outbound_queue: 1024,
+            max_blob_len: MAX_MESSAGE_LEN - 40,
+            max_commit_batch: 1000,
+        }
+    }
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A limit is zero where it must be positive.
+    #[error("limits.{field} must be at least 1")]
+    Zero {
+        /// The field.
+        field: &'static str,
+    },
+    /// A limit is above what the protocol allows.
+    #[error("limits.{field} is {value}, above the protocol's {max}")]
+    AboveProtocol {
+        /// The field.
+        field: &'static str,
+        /// The value set.
+        value: usize,
+        /// The protocol's maximum.
+        max: usize,
+    },
+    /// The idle timeout does not exceed the ping interval, so idle clients
+    /// would be dropped before they are pinged.
+    #[error("limits.idle_timeout_secs must be larger than limits.ping_interval_secs")]
+    IdleBelowPing,
+    /// The public URL is not a Mosaic URL.
+    #[error("public_url {url:?} is not a Mosaic URL: {reason}")]
+    PublicUrl {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: mosaic_core::UrlError,
+    },
+}
+
+impl ServerConfig {
+    /// Checks the configuration as a whole.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        for (field, value) in [
+            ("max_connections", l.max_connections),
+            ("max_connections_per_ip", l.max_connections_per_ip),
+            (
+                "max_subscriptions_per_connection",
+                l.max_subscriptions_per_connection,
+            ),
+            ("max_message_len", l.max_message_len),
+            ("max_filter_len", l.max_filter_len),
+            ("max_query_limit", usize::from(l.max_query_limit)),
+            ("submissions_per_second", l.submissions_per_second as usize),
+            ("submission_burst", l.submission_burst as usize),
+            ("idle_timeout_secs", l.idle_timeout_secs as usize),
+            ("ping_interval_secs", l.ping_interval_secs as usize),
+            ("handshake_timeout_secs", l.handshake_timeout_secs as usize),
+            ("outbound_queue", l.outbound_queue),
+            ("max_commit_batch", l.max_commit_batch),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero { field });
+            }
+        }
+        if l.max_message_len > MAX_MESSAGE_LEN {
+            return Err(ConfigError::AboveProtocol {
+                field: "max_message_len",
+                value: l.max_message_len,
+                max: MAX_MESSAGE_LEN,
+            });
+        }
+        if l.max_blob_len > MAX_MESSAGE_LEN - 40 {
+            return Err(ConfigError::AboveProtocol {
+                field: "max_blob_len",
+                value: l.max_blob_len,
+                max: MAX_MESSAGE_LEN - 40,
+            });
+        }
+        if l.max_filter_len > mosaic_core::MAX_FILTER_LEN {
+            return Err(ConfigError::AboveProtocol {
+                field: "max_filter_len",
+                value: l.max_filter_len,
+                max: mosaic_core::MAX_FILTER_LEN,
+            });
+        }
+        if l.idle_timeout_secs <= l.ping_interval_secs {
+            return Err(ConfigError::IdleBelowPing);
+        }
+        if let Some(url) = &self.public_url {
+            mosaic_core::Url::parse(url).map_err(|reason| ConfigError::PublicUrl {
+                url: url.clone(),
+                reason,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl Limits {
+    pub(crate) fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    pub(crate) fn ping_interval(&self) -> Duration {
+        Duration::from_secs(self.ping_interval_secs)
+    }
+
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_round_trip_through_toml() {
+        let config = ServerConfig::default();
+        config.validate().unwrap();
+        let text = toml::to_string(&config).unwrap();
+        let back: ServerConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, config);
+        let empty: ServerConfig = toml::from_str("").unwrap();
+        assert_eq!(empty, config);
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_refused() {
+        assert!(toml::from_str::<ServerConfig>("listn = \"127.0.0.1:1\"").is_err());
+        assert!(toml::from_str::<ServerConfig>("[limits]\nmax_conections = 3").is_err());
+        let mut c = ServerConfig::default();
+        c.limits.outbound_queue = 0;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::Zero {
+                field: "outbound_queue"
+            })
+        );
+        let mut c = ServerConfig::default();
+        c.limits.max_message_len = MAX_MESSAGE_LEN + 1;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::AboveProtocol { .. })
+        ));
+        let mut c = ServerConfig::default();
+        c.limits.idle_timeout_secs = 5;
+        assert_eq!(c.validate(), Err(ConfigError::IdleBelowPing));
+        let c = ServerConfig {
+            public_url: Some("https://example.com/".into()),
+            ..ServerConfig::default()
+        };
+        assert!(matches!(c.validate(), Err(ConfigError::PublicUrl { .. })));
+    }
+}

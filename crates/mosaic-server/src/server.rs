@@ -1,0 +1,315 @@
+//! [`Server`]: listens, accepts, runs sessions, and shuts down cleanly.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mosaic_core::{PublicKey, SecretKey};
+use mosaic_net::{AcceptConfig, ConnectionConfig, ServerTls};
+use mosaic_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::committer::Committer;
+use crate::config::ServerConfig;
+use crate::error::ServerError;
+use crate::session;
+use crate::status::Status;
+use crate::subscriptions::Registry;
+
+/// How long sessions get to say goodbye on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// State every session shares.
+pub(crate) struct Shared {
+    pub(crate) config: ServerConfig,
+    pub(crate) key: SecretKey,
+    pub(crate) store: Arc<Store>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) committer: Committer,
+    pub(crate) tls: Option<ServerTls>,
+    pub(crate) accept: AcceptConfig,
+    pub(crate) started: Instant,
+    pub(crate) connections: AtomicUsize,
+    pub(crate) per_ip: Mutex<HashMap<IpAddr, usize>>,
+    pub(crate) next_id: AtomicU64,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub(crate) fn status(&self) -> Status {
+        let records = self.store.stats().map(|s| s.records).unwrap_or(0);
+        Status {
+            server_key: self.key.public().to_server_printable(),
+            version: env!("CARGO_PKG_VERSION"),
+            protocol: "0.8.0",
+            uptime_s: self.started.elapsed().as_secs(),
+            records,
+            connections: self.connections.load(Ordering::Relaxed),
+            subscriptions: self.registry.total(),
+        }
+    }
+
+    /// Counts a new connection from `ip`; `None` when a limit is reached.
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Admission> {
+        let limits = &self.config.limits;
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let count = per_ip.entry(ip).or_insert(0);
+        if *count >= limits.max_connections_per_ip
+            || self.connections.load(Ordering::Acquire) >= limits.max_connections
+        {
+            return None;
+        }
+        *count += 1;
+        self.connections.fetch_add(1, Ordering::AcqRel);
+        Some(Admission {
+            shared: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// A counted connection; uncounted on drop.
+pub(crate) struct Admission {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.shared.connections.fetch_sub(1, Ordering::AcqRel);
+        let mut per_ip = self.shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = per_ip.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A Mosaic server bound to its port.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use mosaic_core::SecretKey;
+/// use mosaic_server::{Server, ServerConfig};
+/// use mosaic_store::{Store, StoreConfig};
+///
+/// let store = Arc::new(Store::open("/var/lib/mosaic", StoreConfig::default())?);
+/// let key = SecretKey::generate(&mut rand::rng());
+/// let server = Server::bind(ServerConfig::default(), key, store, None).await?;
+/// println!("listening on {}", server.url());
+/// server.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Server {
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    committer_task: tokio::task::JoinHandle<()>,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+impl Server {
+    /// Checks the configuration and binds the listening socket.
+    pub async fn bind(
+        config: ServerConfig,
+        key: SecretKey,
+        store: Arc<Store>,
+        tls: Option<ServerTls>,
+    ) -> Result<Server, ServerError> {
+        config.validate()?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let registry = Arc::new(Registry::default());
+        let (committer, committer_task) = Committer::start(
+            store.clone(),
+            registry.clone(),
+            config.limits.max_commit_batch,
+        );
+        let limits = &config.limits;
+        let accept = AcceptConfig {
+            connection: ConnectionConfig {
+                max_message_len: limits.max_message_len,
+                ping_interval: limits.ping_interval(),
+                idle_timeout: limits.idle_timeout(),
+                outbound_queue: limits.outbound_queue,
+            },
+            handshake_timeout: limits.handshake_timeout(),
+            ..AcceptConfig::default()
+        };
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            config,
+            key,
+            store,
+            registry,
+            committer,
+            tls,
+            accept,
+            started: Instant::now(),
+            connections: AtomicUsize::new(0),
+            per_ip: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            shutdown,
+        });
+        Ok(Server {
+            shared,
+            listener,
+            committer_task,
+            shutdown_tx,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or(self.shared.config.listen)
+    }
+
+    /// The URL clients connect to: `ws://` or `wss://` and the bound address.
+    pub fn url(&self) -> String {
+        let scheme = if self.shared.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
+        format!("{scheme}://{}/", self.local_addr())
+    }
+
+    /// The server's public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.shared.key.public()
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, tells every
+    /// client Closing SHUTTING_DOWN, finishes the pending commits and
+    /// returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let Server {
+            shared,
+            listener,
+            committer_task,
+            shutdown_tx,
+        } = self;
+        info!(addr = %listener.local_addr()?, key = %shared.key.public().to_server_printable(), "serving");
+        let mut sessions = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, peer)) => {
+                        let shared = shared.clone();
+                        sessions.spawn(session::serve(shared, tcp, peer));
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a
+                        // little rather than spin.
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            }
+        }
+        info!("shutting down");
+        drop(listener);
+        let _ = shutdown_tx.send(true);
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while sessions.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            debug!("sessions still open after the grace period: aborting them");
+            sessions.abort_all();
+            while sessions.join_next().await.is_some() {}
+        }
+        // The last handles to the committer go with `shared`: it finishes the
+        // queued commits and ends.
+        drop(shared);
+        let _ = committer_task.await;
+        info!("stopped");
+        Ok(())
+    }
+
+    /// Runs the server in the background, for tests and embedding; the
+    /// handle stops it.
+    pub fn spawn(self) -> ServerHandle {
+        let addr = self.local_addr();
+        let url = self.url();
+        let key = self.public_key();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(self.run(async move {
+            let _ = rx.await;
+        }));
+        ServerHandle {
+            addr,
+            url,
+            key,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    /// Binds `127.0.0.1:0` and runs in the background: the constructor for
+    /// tests. `config.listen` is ignored.
+    pub async fn start_for_tests(
+        mut config: ServerConfig,
+        key: SecretKey,
+        store: Arc<Store>,
+    ) -> Result<ServerHandle, ServerError> {
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        Ok(Server::bind(config, key, store, None).await?.spawn())
+    }
+}
+
+/// A server running in the background.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    url: String,
+    key: PublicKey,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ServerError>>,
+}
+
+impl ServerHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The `ws://` URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The server's key.
+    pub fn public_key(&self) -> PublicKey {
+        self.key
+    }
+
+    /// Shuts down as [`Server::run`] does and waits for it.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(e) => Err(ServerError::Io(std::io::Error::other(e))),
+        }
+    }
+}
