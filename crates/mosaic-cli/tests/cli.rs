@@ -986,3 +986,224 @@ mod record {
         assert!(stderr.is_empty(), "{stderr}");
     }
 }
+
+mod serve {
+    //! `mosaic serve` and `mosaic store` against a real server process.
+
+    use std::io::{BufRead, BufReader, Read, Write as _};
+    use std::net::TcpStream;
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    use mosaic_core::{
+        FilterBuilder, Kind, Message, Nonce, OwnedRecord, QueryId, RecordBuilder, ResultCode,
+        SecretKey, Timestamp,
+    };
+    use mosaic_net::{ConnectOptions, connect};
+
+    use super::Dir;
+
+    /// A running `mosaic serve`, killed on drop.
+    struct Serve {
+        child: Child,
+        url: String,
+        key: String,
+    }
+
+    impl Serve {
+        fn start(dir: &Dir) -> Serve {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_mosaic"))
+                .args(["serve", "--no-dht", "--listen", "127.0.0.1:0", "--data"])
+                .arg(dir.path("data"))
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            let mut key = String::new();
+            let mut url = String::new();
+            for line in lines.by_ref() {
+                let line = line.unwrap();
+                if let Some(k) = line.strip_prefix("mosaic server ") {
+                    key = k.to_string();
+                }
+                if let Some(u) = line.strip_prefix("listening on ") {
+                    url = u.to_string();
+                    break;
+                }
+            }
+            assert!(url.starts_with("ws://127.0.0.1:"), "no URL printed");
+            assert!(key.starts_with("mosrv0"), "no server key printed");
+            Serve { child, url, key }
+        }
+
+        fn addr(&self) -> String {
+            self.url
+                .trim_start_matches("ws://")
+                .trim_end_matches('/')
+                .to_string()
+        }
+
+        fn kill_9(mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+
+        fn terminate(mut self) -> std::process::ExitStatus {
+            let pid = self.child.id().to_string();
+            Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+            let status = self.child.wait().unwrap();
+            std::mem::forget(self);
+            status
+        }
+    }
+
+    impl Drop for Serve {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn records(n: u64) -> Vec<OwnedRecord> {
+        let key = SecretKey::from_bytes(&[5; 32]);
+        (0..n)
+            .map(|i| {
+                RecordBuilder::new(
+                    Kind::MICROBLOG_ROOT,
+                    Timestamp::from_nanos(1_000 + i).unwrap(),
+                )
+                .nonce(Nonce::from_key(&i.to_be_bytes()))
+                .payload(b"durable")
+                .build(&key)
+                .unwrap()
+            })
+            .collect()
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn accepted_records_survive_kill_9_and_sigterm_is_clean() {
+        let dir = Dir::new("serve");
+        let serve = Serve::start(&dir);
+        let url = serve.url.clone();
+        let rt = runtime();
+        let sent = records(20);
+        rt.block_on(async {
+            let mut conn = connect(&url, &ConnectOptions::default()).await.unwrap();
+            for r in &sent {
+                conn.send(&Message::Submission { record: r.clone() })
+                    .await
+                    .unwrap();
+                let answer = conn.recv().await.unwrap().unwrap().message.unwrap();
+                assert!(matches!(
+                    answer,
+                    Message::SubmissionResult {
+                        code: ResultCode::ACCEPTED,
+                        ..
+                    }
+                ));
+            }
+        });
+        // The key file is private.
+        assert_eq!(super::mode(&dir.path("data/server.key")) & 0o777, 0o600);
+        serve.kill_9();
+
+        let serve = Serve::start(&dir);
+        let url = serve.url.clone();
+        let got = rt.block_on(async {
+            let mut conn = connect(&url, &ConnectOptions::default()).await.unwrap();
+            let filter = FilterBuilder::new()
+                .authors([SecretKey::from_bytes(&[5; 32]).public()])
+                .build()
+                .unwrap();
+            conn.send(&Message::Query {
+                query_id: QueryId(1),
+                limit: 0,
+                filter,
+            })
+            .await
+            .unwrap();
+            let mut got = 0;
+            loop {
+                match conn.recv().await.unwrap().unwrap().message.unwrap() {
+                    Message::Record { .. } => got += 1,
+                    Message::QueryClosed { .. } => break,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            got
+        });
+        assert_eq!(got, sent.len(), "every ACCEPTED record survived kill -9");
+
+        // The status page.
+        let mut tcp = TcpStream::connect(serve.addr()).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut response = String::new();
+        tcp.read_to_string(&mut response).unwrap();
+        let body = response.split("\r\n\r\n").nth(1).unwrap();
+        let status: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(status["server_key"], serve.key.as_str());
+        assert_eq!(status["records"], 20);
+
+        // SIGTERM: a client is told, and the process exits 0.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let url = serve.url.clone();
+        let watcher = std::thread::spawn(move || {
+            runtime().block_on(async {
+                let mut conn = connect(&url, &ConnectOptions::default()).await.unwrap();
+                tx.send(()).unwrap();
+                conn.recv().await.unwrap().unwrap().message.unwrap()
+            })
+        });
+        rx.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let status = serve.terminate();
+        assert!(status.success(), "exit status {status}");
+        assert_eq!(
+            watcher.join().unwrap(),
+            Message::Closing {
+                code: ResultCode::SHUTTING_DOWN
+            }
+        );
+
+        // The store commands on the stopped server's data.
+        let data = dir.path("data");
+        let data = data.to_str().unwrap();
+        let stats = dir.run(&["store", "stats", "--data", data, "--json"], None, None);
+        assert_eq!(stats.code(), 0, "{}", stats.stderr());
+        assert_eq!(stats.json()["records"], 20);
+        let export = dir.run(&["store", "export", "--data", data, "dump.bin"], None, None);
+        assert_eq!(export.code(), 0, "{}", export.stderr());
+        let other = dir.path("other");
+        std::fs::create_dir_all(other.join("store")).unwrap();
+        let other = other.to_str().unwrap();
+        let import = dir.run(
+            &["store", "import", "--data", other, "dump.bin", "--json"],
+            None,
+            None,
+        );
+        assert_eq!(import.code(), 0, "{}", import.stderr());
+        assert_eq!(import.json()["inserted"], 20);
+        let id = sent[3].id().to_printable();
+        let removed = dir.run(&["store", "remove", "--data", other, &id], None, None);
+        assert_eq!(removed.code(), 0, "{}", removed.stderr());
+        let stats = dir.run(&["store", "stats", "--data", other, "--json"], None, None);
+        assert_eq!(stats.json()["records"], 19);
+        // A store that does not exist is a clear error.
+        dir.run(
+            &["store", "stats", "--data", "/nonexistent/mosaic"],
+            None,
+            None,
+        )
+        .fails(2, "no store in");
+    }
+}
