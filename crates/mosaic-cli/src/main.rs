@@ -6,6 +6,8 @@
 //! Errors are printed with their whole chain (`{:#}`); a closed standard
 //! output (`mosaic record inspect r | head`) counts as success.
 
+mod bootstrap;
+mod dht;
 mod input;
 mod key;
 mod output;
@@ -58,6 +60,12 @@ enum Command {
     /// Create, inspect and verify records.
     #[command(subcommand, arg_required_else_help = true)]
     Record(record::RecordCommand),
+    /// Publish and show bootstraps (which servers a key uses) in the DHT.
+    #[command(subcommand, arg_required_else_help = true)]
+    Bootstrap(bootstrap::BootstrapCommand),
+    /// Run a private Mainline DHT for experiments.
+    #[command(subcommand, arg_required_else_help = true)]
+    Dht(dht::DhtCommand),
 }
 
 /// What a command found, when it ran to the end.
@@ -73,6 +81,8 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
     match cli.command {
         Command::Key(command) => key::run(command),
         Command::Record(command) => record::run(command),
+        Command::Bootstrap(command) => bootstrap::run(command),
+        Command::Dht(command) => dht::run(command),
     }
 }
 
