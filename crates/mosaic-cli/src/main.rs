@@ -6,6 +6,8 @@
 //! Errors are printed with their whole chain (`{:#}`); a closed standard
 //! output (`mosaic record inspect r | head`) counts as success.
 
+mod bootstrap;
+mod dht;
 mod input;
 mod key;
 mod logging;
@@ -66,6 +68,12 @@ enum Command {
     /// Look after a server's store: stats, export, import, remove.
     #[command(subcommand, arg_required_else_help = true)]
     Store(store::StoreCommand),
+    /// Publish and show bootstraps (which servers a key uses) in the DHT.
+    #[command(subcommand, arg_required_else_help = true)]
+    Bootstrap(bootstrap::BootstrapCommand),
+    /// Run a private Mainline DHT for experiments.
+    #[command(subcommand, arg_required_else_help = true)]
+    Dht(dht::DhtCommand),
 }
 
 /// What a command found, when it ran to the end.
@@ -83,6 +91,8 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Record(command) => record::run(command),
         Command::Serve(args) => serve::run(args),
         Command::Store(command) => store::run(command),
+        Command::Bootstrap(command) => bootstrap::run(command),
+        Command::Dht(command) => dht::run(command),
     }
 }
 

@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use mosaic_core::SecretKey;
+use mosaic_core::{SecretKey, ServerBootstrap, Url};
+use mosaic_dht::{Dht, DhtConfig, RepublishConfig, Republisher, Resolver};
 use mosaic_net::ServerTls;
-use mosaic_server::{Server, ServerConfig};
+use mosaic_server::{DhtSlot, Server, ServerConfig};
 use mosaic_store::{Store, StoreConfig};
 
 use crate::Status;
@@ -48,9 +49,8 @@ pub struct ServeArgs {
     /// Do not use the Mainline DHT.
     #[arg(long)]
     no_dht: bool,
-    /// A DHT node to bootstrap from (HOST:PORT), for a private DHT; repeatable.
-    #[arg(long, value_name = "HOST:PORT")]
-    dht_bootstrap: Vec<String>,
+    #[command(flatten)]
+    dht: crate::dht::DhtArgs,
     /// Answer queries whose filters have no narrow element (D-6).
     #[arg(long)]
     allow_open_queries: bool,
@@ -154,11 +154,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Status> {
         (None, None) => None,
         _ => bail!("--tls-cert and --tls-key go together"),
     };
-    if !args.no_dht && (!args.dht_bootstrap.is_empty() || config.public_url.is_some()) {
-        output::warn(
-            "the DHT is not wired into the server yet: the server bootstrap is not published",
-        );
-    }
     let store_dir = data.join("store");
     let store = Store::open(&store_dir, StoreConfig::default())
         .with_context(|| format!("cannot open the store in {}", store_dir.display()))?;
@@ -168,8 +163,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Status> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let dht = (!args.no_dht).then(|| args.dht.config());
+    let public_url = config.public_url.clone();
+    let publisher_key = key.clone();
     runtime.block_on(async move {
         let server = Server::bind(config, key, store, tls).await?;
+        if let Some(dht) = dht {
+            tokio::spawn(start_dht(dht, server.dht_slot(), public_url, publisher_key));
+        }
         println!(
             "mosaic server {}",
             server.public_key().to_server_printable()
@@ -180,6 +181,51 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Status> {
         anyhow::Ok(())
     })?;
     Ok(Status::Success)
+}
+
+/// Starts the DHT node in the background: the server answers DHT Lookups
+/// through it, and publishes (and keeps alive) its own server bootstrap when
+/// it has a public URL. Without network the server goes on without it.
+async fn start_dht(config: DhtConfig, slot: DhtSlot, public_url: Option<String>, key: SecretKey) {
+    let dht = match tokio::task::spawn_blocking(move || Dht::start(config)).await {
+        Ok(Ok(dht)) => dht,
+        Ok(Err(e)) => {
+            output::warn(format!("the DHT is off: {e}"));
+            return;
+        }
+        Err(_) => return,
+    };
+    slot.set(Resolver::new(dht.clone()));
+    let Some(url) = public_url else { return };
+    let bootstrap = match Url::parse(&url)
+        .map_err(anyhow::Error::from)
+        .and_then(|url| Ok(ServerBootstrap::new(vec![url])?))
+    {
+        Ok(b) => b,
+        Err(e) => {
+            output::warn(format!("cannot publish the server bootstrap: {e:#}"));
+            return;
+        }
+    };
+    match dht.publish_server(&key, &bootstrap).await {
+        Ok(report) => {
+            eprintln!(
+                "published the server bootstrap (seq {}, stored at {} nodes)",
+                report.seq(),
+                report.stored_at
+            );
+            match Republisher::spawn(dht, vec![report.item], RepublishConfig::default()) {
+                // The republisher stops when its handle is dropped: keep it
+                // for the life of the server.
+                Ok(handle) => {
+                    let _handle = handle;
+                    std::future::pending::<()>().await;
+                }
+                Err(e) => output::warn(format!("the server bootstrap will not be refreshed: {e}")),
+            }
+        }
+        Err(e) => output::warn(format!("cannot publish the server bootstrap: {e}")),
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

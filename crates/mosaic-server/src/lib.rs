@@ -47,5 +47,5 @@ mod subscriptions;
 pub use access::may_read;
 pub use config::{ConfigError, DEFAULT_PORT, Limits, ServerConfig};
 pub use error::ServerError;
-pub use server::{Server, ServerHandle};
+pub use server::{DhtSlot, Server, ServerHandle};
 pub use status::Status;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use mosaic_core::{PublicKey, SecretKey};
@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub(crate) per_ip: Mutex<HashMap<IpAddr, usize>>,
     pub(crate) next_id: AtomicU64,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// Answers DHT Lookups (D-9) once a DHT node is running.
+    pub(crate) dht: OnceLock<mosaic_dht::Resolver>,
 }
 
 impl Shared {
@@ -164,6 +166,7 @@ impl Server {
             per_ip: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutdown,
+            dht: OnceLock::new(),
         });
         Ok(Server {
             shared,
@@ -171,6 +174,19 @@ impl Server {
             committer_task,
             shutdown_tx,
         })
+    }
+
+    /// Answers DHT Lookup messages (D-9) through `resolver` from now on; until
+    /// then they are answered NOT_FOUND. Can be called once, even while the
+    /// server runs (through [`Server::dht_slot`]).
+    pub fn set_dht(&self, resolver: mosaic_dht::Resolver) {
+        let _ = self.shared.dht.set(resolver);
+    }
+
+    /// A handle to give the server its DHT resolver later, when the DHT node
+    /// has started in the background.
+    pub fn dht_slot(&self) -> DhtSlot {
+        DhtSlot(self.shared.clone())
     }
 
     /// The address actually bound (useful with port 0).
@@ -274,6 +290,17 @@ impl Server {
     ) -> Result<ServerHandle, ServerError> {
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         Ok(Server::bind(config, key, store, None).await?.spawn())
+    }
+}
+
+/// Gives a running server its DHT resolver (see [`Server::dht_slot`]).
+#[derive(Clone)]
+pub struct DhtSlot(Arc<Shared>);
+
+impl DhtSlot {
+    /// Answers DHT Lookups through `resolver` from now on.
+    pub fn set(&self, resolver: mosaic_dht::Resolver) {
+        let _ = self.0.dht.set(resolver);
     }
 }
 

@@ -552,7 +552,19 @@ impl Session {
     }
 
     async fn dht_lookup(&mut self, query_id: QueryId, target: DhtTarget, key: PublicKey) -> bool {
-        // Until the DHT is wired in, every lookup is answered NOT_FOUND (D-9).
+        if let Some(resolver) = self.shared.dht.get() {
+            // A lookup can take seconds: answer it in the background, so the
+            // connection's other queries go on. The client checks the BEP 44
+            // signature itself (D-9).
+            let resolver = resolver.clone();
+            let sender = self.sender.clone();
+            tokio::spawn(async move {
+                let reply = resolver.answer_lookup(query_id, target, &key).await;
+                let _ = sender.send(&reply).await;
+            });
+            return true;
+        }
+        // Without a DHT node every lookup is answered NOT_FOUND.
         let reply = Message::DhtResponse {
             query_id,
             target,

@@ -752,3 +752,102 @@ async fn shutdown_tells_clients() {
     );
     stopping.await.unwrap().unwrap();
 }
+
+mod dht {
+    //! DHT Lookup through a real server (D-9): the client verifies the answer
+    //! itself, and catches a server that alters it.
+
+    use super::*;
+    use mosaic_core::handshake::{AuthNonce, ServerHandshake};
+    use mosaic_core::{DhtTarget, ServerUsage, UserBootstrap, UserBootstrapEntry};
+    use mosaic_dht::{Dht, DhtError, Resolver, Testnet, verify_dht_response};
+    use mosaic_net::{AcceptConfig, Incoming, accept};
+    use tokio::net::TcpListener;
+
+    async fn lookup(conn: &mut Connection, key: mosaic_core::PublicKey) -> Message {
+        conn.send(&Message::DhtLookup {
+            query_id: QueryId(3),
+            target: DhtTarget::User,
+            public_key: key,
+        })
+        .await
+        .unwrap();
+        recv(conn).await
+    }
+
+    #[tokio::test]
+    async fn lookups_are_verifiable_and_lies_are_caught() {
+        let testnet = Testnet::start(8).await.unwrap();
+        let dht = Dht::start(testnet.client_config()).unwrap();
+        let alice = SecretKey::from_bytes(&[1; 32]);
+        let server_key = SecretKey::from_bytes(&[9; 32]).public();
+        let bootstrap = UserBootstrap::new(vec![UserBootstrapEntry {
+            usage: ServerUsage::OUTBOX,
+            server: server_key,
+        }])
+        .unwrap();
+        dht.publish_user(&alice, &bootstrap).await.unwrap();
+
+        // An honest server answers from the DHT; the answer verifies.
+        let dir = TempDir::new();
+        let store = Arc::new(Store::open(dir.0.join("store"), StoreConfig::default()).unwrap());
+        let mut config = ServerConfig::default();
+        config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = Server::bind(config, SecretKey::from_bytes(&[9; 32]), store, None)
+            .await
+            .unwrap();
+        server.set_dht(Resolver::new(Dht::start(testnet.client_config()).unwrap()));
+        let handle = server.spawn();
+        let mut conn = connect(handle.url(), &ConnectOptions::default())
+            .await
+            .unwrap();
+        let answer = lookup(&mut conn, alice.public()).await;
+        let item = verify_dht_response(&answer, &alice.public(), DhtTarget::User)
+            .unwrap()
+            .expect("found");
+        assert_eq!(item.value(), bootstrap.to_text().as_bytes());
+        // A key with no bootstrap: NOT_FOUND, which verifies as "none".
+        let nobody = SecretKey::from_bytes(&[3; 32]).public();
+        let answer = lookup(&mut conn, nobody).await;
+        assert!(
+            verify_dht_response(&answer, &nobody, DhtTarget::User)
+                .unwrap()
+                .is_none()
+        );
+
+        // A lying server relays the real answer with the text altered.
+        let honest = lookup(&mut conn, alice.public()).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (tcp, peer) = listener.accept().await.unwrap();
+            let Ok(Incoming::Upgrade(up)) = accept(tcp, peer, None, &AcceptConfig::default()).await
+            else {
+                return;
+            };
+            let key = SecretKey::from_bytes(&[8; 32]);
+            let mut hs = ServerHandshake::new(key.public(), &[0], &[]);
+            let ack = hs
+                .handle_hello(up.hello(), &key, AuthNonce::random(&mut rand::rng()), None)
+                .unwrap();
+            let mut c = up.accept(&ack, &ConnectionConfig::default()).await.unwrap();
+            while let Ok(Some(_)) = c.recv().await {
+                let mut lie = honest.clone();
+                if let Message::DhtResponse { value, .. } = &mut lie {
+                    let text = String::from_utf8(value.clone()).unwrap();
+                    *value = text.replace("1 mosrv0", "3 mosrv0").into_bytes();
+                }
+                let _ = c.send(&lie).await;
+            }
+        });
+        let mut liar = connect(&format!("ws://{addr}/"), &ConnectOptions::default())
+            .await
+            .unwrap();
+        let answer = lookup(&mut liar, alice.public()).await;
+        assert!(matches!(
+            verify_dht_response(&answer, &alice.public(), DhtTarget::User),
+            Err(DhtError::BadSignature { .. })
+        ));
+        handle.shutdown().await.unwrap();
+    }
+}
