@@ -791,8 +791,10 @@ mod dht {
         // An honest server answers from the DHT; the answer verifies.
         let dir = TempDir::new();
         let store = Arc::new(Store::open(dir.0.join("store"), StoreConfig::default()).unwrap());
-        let mut config = ServerConfig::default();
-        config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let config = ServerConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..ServerConfig::default()
+        };
         let server = Server::bind(config, SecretKey::from_bytes(&[9; 32]), store, None)
             .await
             .unwrap();
