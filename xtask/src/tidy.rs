@@ -42,6 +42,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Extra edges allowed in `[dev-dependencies]` only: integration tests that
+/// need a crate of the same layer as a fixture. None of these may close a
+/// cycle (the other crate never depends back, in any section).
+const DEV_ONLY_LAYERS: &[(&str, &[&str])] = &[
+    // The client's integration tests run against real servers on loopback.
+    ("mosaic-client", &["mosaic-server"]),
+];
+
 /// The only crate (besides xtask) that may depend on `anyhow`.
 const ANYHOW_USER: &str = "mosaic-cli";
 
@@ -172,7 +180,11 @@ fn layering_problems(dir: &str, manifest: &Table, workspace: &Table, ours: &[&st
     for dep in dependencies(manifest, workspace) {
         let name = dep.name.as_str();
         let section = &dep.section;
-        if (dep.path || ours.contains(&name)) && !allowed.contains(&name) {
+        let dev_only = dep.kind == Kind::Dev
+            && DEV_ONLY_LAYERS
+                .iter()
+                .any(|(krate, extra)| *krate == dir && extra.contains(&name));
+        if (dep.path || ours.contains(&name)) && !allowed.contains(&name) && !dev_only {
             let may = if allowed.is_empty() {
                 "no crate of ours".to_owned()
             } else {
@@ -567,6 +579,30 @@ mod tests {
             "[dev-dependencies]\nredb.workspace = true\n",
         );
         assert_eq!(problems("mosaic-server", &text), Vec::<String>::new());
+    }
+
+    #[test]
+    fn dev_only_edges_pass_only_in_dev_dependencies() {
+        let text = manifest(
+            "mosaic-client",
+            "[dev-dependencies]\nmosaic-server.workspace = true\n",
+        );
+        assert_eq!(problems("mosaic-client", &text), Vec::<String>::new());
+        let text = manifest(
+            "mosaic-client",
+            "[dependencies]\nmosaic-server.workspace = true\n",
+        );
+        let found = problems("mosaic-client", &text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("mosaic-client -> mosaic-server"),
+            "{found:?}"
+        );
+        let text = manifest(
+            "mosaic-server",
+            "[dev-dependencies]\nmosaic-client.workspace = true\n",
+        );
+        assert_eq!(problems("mosaic-server", &text).len(), 1);
     }
 
     #[test]
