@@ -2,10 +2,9 @@
 //! the [`Directory`] trait, the [`ServerAddress`]es it yields, and
 //! [`StaticDirectory`], an in-memory directory.
 //!
-//! In the protocol, both answers come from bootstraps in the Mainline DHT. A
-//! DHT-backed directory is a small adapter over `mosaic-dht` implementing the
-//! two required methods; [`StaticDirectory`] serves tests and users who
-//! configure servers by hand.
+//! In the protocol, both answers come from bootstraps in the Mainline DHT:
+//! [`DhtDirectory`] asks `mosaic-dht` (through its cache); [`StaticDirectory`]
+//! serves tests and users who configure servers by hand.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -304,5 +303,59 @@ mod tests {
             only.server_addresses(&server).await.unwrap(),
             Some(vec![ServerAddress::Url(url)])
         );
+    }
+}
+
+/// A directory backed by the Mainline DHT, through a `mosaic-dht`
+/// [`Resolver`](mosaic_dht::Resolver) and its cache (fresh for 30 minutes,
+/// stale answers served when the DHT does not answer).
+#[derive(Clone)]
+pub struct DhtDirectory {
+    resolver: mosaic_dht::Resolver,
+}
+
+impl DhtDirectory {
+    /// Looks bootstraps up through `resolver`.
+    pub fn new(resolver: mosaic_dht::Resolver) -> DhtDirectory {
+        DhtDirectory { resolver }
+    }
+
+    /// The resolver (to save its cache, say).
+    pub fn resolver(&self) -> &mosaic_dht::Resolver {
+        &self.resolver
+    }
+}
+
+impl fmt::Debug for DhtDirectory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DhtDirectory")
+    }
+}
+
+impl Directory for DhtDirectory {
+    fn user_bootstrap<'a>(
+        &'a self,
+        user: &'a PublicKey,
+    ) -> DirectoryFuture<'a, Option<UserBootstrap>> {
+        Box::pin(async move {
+            self.resolver
+                .resolve_user(user)
+                .await
+                .map(|found| found.map(|r| r.value))
+                .map_err(|e| ClientError::Directory(Box::new(e)))
+        })
+    }
+
+    fn server_bootstrap<'a>(
+        &'a self,
+        server: &'a PublicKey,
+    ) -> DirectoryFuture<'a, Option<ServerBootstrap>> {
+        Box::pin(async move {
+            self.resolver
+                .resolve_server(server)
+                .await
+                .map(|found| found.map(|r| r.value))
+                .map_err(|e| ClientError::Directory(Box::new(e)))
+        })
     }
 }

@@ -66,7 +66,7 @@ pub use client::{
     tagged_users,
 };
 pub use config::{Backoff, ClientConfig};
-pub use directory::{Directory, DirectoryFuture, ServerAddress, StaticDirectory};
+pub use directory::{DhtDirectory, Directory, DirectoryFuture, ServerAddress, StaticDirectory};
 pub use error::{ClientError, ConnectAttempt, ConnectProblem, Misbehaviour, ServerId};
 pub use report::{FetchReport, PublishOutcome, PublishReport, Rejected, ServerOutcome};
 pub use subscription::{Subscription, SubscriptionEvent};

@@ -962,3 +962,27 @@ async fn signers_are_checked_against_the_key_schedule() {
     assert_eq!(ids(&accepted), ["from my desk", "from my phone"]);
     assert_eq!(refused, [by_stranger.id()]);
 }
+
+#[tokio::test]
+async fn the_dht_directory_resolves_published_bootstraps() {
+    use mosaic_client::{DhtDirectory, Directory};
+    use mosaic_core::{ServerUsage, UserBootstrap, UserBootstrapEntry};
+    use mosaic_dht::{Dht, Resolver, Testnet};
+
+    let testnet = Testnet::start(8).await.unwrap();
+    let dht = Dht::start(testnet.client_config()).unwrap();
+    let alice = mosaic_core::SecretKey::from_bytes(&[21; 32]);
+    let server = mosaic_core::SecretKey::from_bytes(&[22; 32]).public();
+    let bootstrap = UserBootstrap::new(vec![UserBootstrapEntry {
+        usage: ServerUsage::OUTBOX,
+        server,
+    }])
+    .unwrap();
+    dht.publish_user(&alice, &bootstrap).await.unwrap();
+    let directory = DhtDirectory::new(Resolver::new(Dht::start(testnet.client_config()).unwrap()));
+    assert_eq!(
+        directory.user_bootstrap(&alice.public()).await.unwrap(),
+        Some(bootstrap)
+    );
+    assert_eq!(directory.server_bootstrap(&server).await.unwrap(), None);
+}
