@@ -34,9 +34,6 @@ pub(crate) const META: TableDefinition<'static, &'static str, &'static [u8]> =
 /// id (48) -> postcard([`RecordMeta`]) followed by the record's exact bytes.
 pub(crate) const RECORDS: TableDefinition<'static, &'static [u8; ID_LEN], &'static [u8]> =
     TableDefinition::new("records");
-/// author key (32) | id (48).
-pub(crate) const BY_AUTHOR: TableDefinition<'static, &'static [u8; 80], ()> =
-    TableDefinition::new("by_author");
 /// signing key (32) | id (48).
 pub(crate) const BY_SIGNER: TableDefinition<'static, &'static [u8; 80], ()> =
     TableDefinition::new("by_signer");
@@ -47,9 +44,9 @@ pub(crate) const BY_KIND: TableDefinition<'static, &'static [u8; 56], ()> =
 pub(crate) const BY_TAG: TableDefinition<'static, &'static [u8; 70], ()> =
     TableDefinition::new("by_tag");
 /// author key (32) | kind (8, big-endian) | id (48) | nonce (8): author
-/// and kind queries, and address lookups (an address is a nonce, a kind
-/// and an author; its records are those of the author and kind whose key
-/// ends with its nonce).
+/// queries (one range per kind of the author), author and kind queries,
+/// and address lookups (an address is a nonce, a kind and an author; its
+/// records are those of the author and kind whose key ends with its nonce).
 pub(crate) const BY_AUTHOR_KIND: TableDefinition<'static, &'static [u8; 96], ()> =
     TableDefinition::new("by_author_kind");
 /// kind (8, big-endian) -> postcard([`KindCounts`]).
@@ -62,7 +59,6 @@ pub(crate) const BLOBS: TableDefinition<'static, &'static [u8; 32], &'static [u8
 /// Names of the tables above, for error messages.
 pub(crate) mod names {
     pub(crate) const RECORDS: &str = "records";
-    pub(crate) const BY_AUTHOR: &str = "by_author";
     pub(crate) const BY_SIGNER: &str = "by_signer";
     pub(crate) const BY_KIND: &str = "by_kind";
     pub(crate) const BY_TAG: &str = "by_tag";

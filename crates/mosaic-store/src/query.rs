@@ -18,8 +18,8 @@ use redb::{ReadOnlyTable, ReadTransaction};
 
 use crate::error::{Corruption, StoreError};
 use crate::layout::{
-    self, BY_AUTHOR, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, ID_LEN, RECORDS, TAG_VALUE_PREFIX,
-    concat, decode_record, names,
+    self, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, ID_LEN, RECORDS, TAG_VALUE_PREFIX, concat,
+    decode_record, names,
 };
 
 /// A stored record and when the store received it.
@@ -51,7 +51,7 @@ pub(crate) enum Plan {
     Tags(Vec<[u8; 2 + TAG_VALUE_PREFIX]>),
     /// The author-and-kind index, one lane per (author, kind) pair.
     AuthorKinds(Vec<(PublicKey, Kind)>),
-    /// The author index, one lane per key.
+    /// The author-and-kind index, one lane per kind of each author.
     Authors(Vec<PublicKey>),
     /// The signer index, one lane per key.
     Signers(Vec<PublicKey>),
@@ -158,6 +158,28 @@ fn index_lane<const N: usize>(
         }
         Some(layout::id_at(key, at, name).map_err(StoreError::from))
     })))
+}
+
+/// The kinds an author has records of, found by skipping from one kind to
+/// the next in `by_author_kind` (one range lookup per kind).
+fn kinds_of(
+    table: &ReadOnlyTable<&'static [u8; 96], ()>,
+    author: &PublicKey,
+) -> Result<Vec<Kind>, StoreError> {
+    let high: [u8; 96] = concat(&[author.as_bytes(), &[0xffu8; 64]]);
+    let mut kinds = Vec::new();
+    let mut next_kind = Some(0u64);
+    while let Some(from) = next_kind {
+        let low: [u8; 96] = concat(&[author.as_bytes(), &from.to_be_bytes(), &[0u8; 56]]);
+        let Some(item) = table.range::<&[u8; 96]>(&low..=&high)?.next() else {
+            break;
+        };
+        let (key, _) = item?;
+        let kind = u64::from_be_bytes(concat(&[key.value().get(32..40).unwrap_or(&[0xff; 8])]));
+        kinds.push(Kind::from_u64(kind));
+        next_kind = kind.checked_add(1);
+    }
+    Ok(kinds)
 }
 
 /// Opens one lane over the records table: the ids of one timestamp.
@@ -306,12 +328,21 @@ impl Records {
                 (lanes, names::BY_TAG)
             }
             Plan::Authors(keys) => {
-                let table = txn.open_table(BY_AUTHOR)?;
-                let lanes = keys
-                    .iter()
-                    .map(|k| index_lane(&table, names::BY_AUTHOR, k.as_bytes(), (low, high), None))
-                    .collect::<Result<_, _>>()?;
-                (lanes, names::BY_AUTHOR)
+                let table = txn.open_table(BY_AUTHOR_KIND)?;
+                let mut lanes = Vec::new();
+                for key in keys {
+                    for kind in kinds_of(&table, key)? {
+                        let prefix: [u8; 40] = concat(&[key.as_bytes(), &kind.to_be_bytes()]);
+                        lanes.push(index_lane(
+                            &table,
+                            names::BY_AUTHOR_KIND,
+                            &prefix,
+                            (low, high),
+                            None,
+                        )?);
+                    }
+                }
+                (lanes, names::BY_AUTHOR_KIND)
             }
             Plan::AuthorKinds(pairs) => {
                 let table = txn.open_table(BY_AUTHOR_KIND)?;

@@ -13,7 +13,7 @@ use redb::{
 use crate::config::StoreConfig;
 use crate::error::{Corruption, DatabaseError, StoreError};
 use crate::layout::{
-    BLOBS, BY_AUTHOR, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, FORMAT_VERSION, KIND_STATS, META,
+    BLOBS, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, FORMAT_VERSION, KIND_STATS, META,
     META_FORMAT_VERSION, RECORDS, decode_counts, decode_record,
 };
 use crate::query::{self, Records, StoredRecord};
@@ -185,7 +185,6 @@ impl Store {
             }
         }
         txn.open_table(RECORDS)?;
-        txn.open_table(BY_AUTHOR)?;
         txn.open_table(BY_SIGNER)?;
         txn.open_table(BY_KIND)?;
         txn.open_table(BY_TAG)?;

@@ -9,8 +9,8 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::error::StoreError;
 use crate::layout::{
-    self, BY_AUTHOR, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, ID_LEN, KIND_STATS, KindCounts,
-    RECORDS, concat, decode_counts, decode_record, encode_counts, encode_record, names,
+    self, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, ID_LEN, KIND_STATS, KindCounts, RECORDS,
+    concat, decode_counts, decode_record, encode_counts, encode_record, names,
 };
 
 /// What happened to one submitted record (D-7).
@@ -57,7 +57,6 @@ impl InsertOutcome {
 
 /// The index keys of one record.
 struct Entries {
-    author: [u8; 80],
     signer: [u8; 80],
     kind: [u8; 56],
     author_kind: [u8; 96],
@@ -69,7 +68,6 @@ impl Entries {
         let id = record.id();
         let id = id.as_bytes();
         Entries {
-            author: concat(&[record.author().as_bytes(), id]),
             signer: concat(&[record.signing_key().as_bytes(), id]),
             kind: concat(&[&record.kind().to_be_bytes(), id]),
             author_kind: layout::author_kind_key(record),
@@ -139,7 +137,6 @@ impl<'t, const N: usize> Index<'t, N> {
 /// must be called before the transaction commits.
 pub(crate) struct Writer<'t> {
     records: Table<'t, &'static [u8; ID_LEN], &'static [u8]>,
-    by_author: Index<'t, 80>,
     by_signer: Index<'t, 80>,
     by_kind: Index<'t, 56>,
     by_tag: Index<'t, 70>,
@@ -153,7 +150,6 @@ impl<'t> Writer<'t> {
     pub(crate) fn open(txn: &'t WriteTransaction) -> Result<Writer<'t>, StoreError> {
         Ok(Writer {
             records: txn.open_table(RECORDS)?,
-            by_author: Index::open(txn, BY_AUTHOR)?,
             by_signer: Index::open(txn, BY_SIGNER)?,
             by_kind: Index::open(txn, BY_KIND)?,
             by_tag: Index::open(txn, BY_TAG)?,
@@ -203,7 +199,6 @@ impl<'t> Writer<'t> {
             return Ok(InsertOutcome::Duplicate);
         }
         let e = Entries::of(record);
-        self.by_author.insert(e.author);
         self.by_signer.insert(e.signer);
         self.by_kind.insert(e.kind);
         self.by_author_kind.insert(e.author_kind);
@@ -240,7 +235,6 @@ impl<'t> Writer<'t> {
             let (record, _) = decode_record(id.as_bytes(), value.value())?;
             (Entries::of(record), record.kind(), record.len())
         };
-        self.by_author.remove(&entries.author)?;
         self.by_signer.remove(&entries.signer)?;
         self.by_kind.remove(&entries.kind)?;
         self.by_author_kind.remove(&entries.author_kind)?;
@@ -261,7 +255,6 @@ impl<'t> Writer<'t> {
     /// Writes the pending index entries and the per-kind counts changed by
     /// this transaction.
     pub(crate) fn finish(mut self) -> Result<(), StoreError> {
-        self.by_author.flush()?;
         self.by_signer.flush()?;
         self.by_kind.flush()?;
         self.by_author_kind.flush()?;

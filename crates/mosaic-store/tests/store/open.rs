@@ -12,8 +12,8 @@ use crate::common::{Spec, TempDir, kind, secret, ts};
 const META: TableDefinition<'static, &'static str, &'static [u8]> = TableDefinition::new("meta");
 const RECORDS: TableDefinition<'static, &'static [u8; 48], &'static [u8]> =
     TableDefinition::new("records");
-const BY_AUTHOR: TableDefinition<'static, &'static [u8; 80], ()> =
-    TableDefinition::new("by_author");
+const BY_AUTHOR_KIND: TableDefinition<'static, &'static [u8; 96], ()> =
+    TableDefinition::new("by_author_kind");
 
 #[test]
 fn a_store_reopens_with_its_records() {
@@ -193,9 +193,10 @@ fn index_keys_outside_the_id_range_are_never_read() {
         let txn = db.begin_write().unwrap();
         {
             // An author entry whose "id" begins with a 1 bit: no record id can.
-            let mut idx = txn.open_table(BY_AUTHOR).unwrap();
-            let mut key = [0xffu8; 80];
+            let mut idx = txn.open_table(BY_AUTHOR_KIND).unwrap();
+            let mut key = [0xffu8; 96];
             key[..32].copy_from_slice(k.public().as_bytes());
+            key[32..40].copy_from_slice(&r.kind().to_be_bytes());
             idx.insert(&key, ()).unwrap();
         }
         txn.commit().unwrap();
