@@ -32,6 +32,9 @@ pub(crate) const BLOCK_ENTRIES: usize = 32;
 pub(crate) type BlockTable<const K: usize> =
     TableDefinition<'static, &'static [u8; K], &'static [u8]>;
 
+/// A block read back: its key and its entries.
+type Block<const K: usize> = ([u8; K], Vec<u8>);
+
 /// Checks a block's value: a whole, non-zero number of entries.
 fn entries<'v>(value: &'v [u8], entry: usize, table: &'static str) -> Result<&'v [u8], Corruption> {
     if value.is_empty() || entry == 0 || !value.len().is_multiple_of(entry) {
@@ -70,10 +73,9 @@ impl<'t, const K: usize, const N: usize> Postings<'t, K, N> {
         self.pending.insert(flat);
     }
 
+    /// Removes an entry, pending or stored.
     pub(crate) fn remove(&mut self, flat: &[u8; N]) -> Result<(), StoreError> {
-        if self.pending.remove(flat) {
-            return Ok(());
-        }
+        self.pending.remove(flat);
         let (prefix, rest) = flat.split_at(Self::PREFIX);
         let Some((key, value)) = self.block_at(prefix, &rest[..ID_LEN])? else {
             return Ok(());
@@ -117,7 +119,7 @@ impl<'t, const K: usize, const N: usize> Postings<'t, K, N> {
 
     /// The block that holds (or would hold) `id` under `prefix`: the one with
     /// the greatest lower bound at or below it.
-    fn block_at(&self, prefix: &[u8], id: &[u8]) -> Result<Option<([u8; K], Vec<u8>)>, StoreError> {
+    fn block_at(&self, prefix: &[u8], id: &[u8]) -> Result<Option<Block<K>>, StoreError> {
         let lo: [u8; K] = concat(&[prefix, &[0u8; ID_LEN]]);
         let at: [u8; K] = concat(&[prefix, id]);
         let found = self.table.range::<&[u8; K]>(&lo..=&at)?.next_back();
@@ -150,17 +152,10 @@ impl<'t, const K: usize, const N: usize> Postings<'t, K, N> {
         while let Some(first) = iter.next() {
             let prefix = &first[..Self::PREFIX];
             let id = &first[Self::PREFIX..Self::PREFIX + ID_LEN];
-            // The block to fill, and the first id that belongs to the next one.
-            let (key, old, upper) = match self.block_at(prefix, id)? {
-                Some((key, value)) => {
-                    let upper = self.next_bound(prefix, &key)?;
-                    (key, value, upper)
-                }
-                None => {
-                    let key: [u8; K] = concat(&[prefix, id]);
-                    let upper = self.next_bound(prefix, &key)?;
-                    (key, Vec::new(), upper)
-                }
+            // The block to fill.
+            let (key, old) = match self.block_at(prefix, id)? {
+                Some((key, value)) => (key, value),
+                None => (concat(&[prefix, id]), Vec::new()),
             };
             if !old.is_empty() {
                 entries(&old, Self::ENTRY, self.name)?;
@@ -168,11 +163,24 @@ impl<'t, const K: usize, const N: usize> Postings<'t, K, N> {
             let mut new: Vec<&[u8]> = Vec::new();
             let first_entry = &first[Self::PREFIX..];
             new.push(first_entry);
+            // More entries of this prefix go into the same block as long as
+            // they are below the next block's lower bound (looked up only
+            // when there is a next entry of the prefix).
+            let mut upper: Option<Option<[u8; ID_LEN]>> = None;
             let mut taken: Vec<[u8; N]> = Vec::new();
             while let Some(next) = iter.peek() {
-                let same_prefix = next[..Self::PREFIX] == *prefix;
-                let below = upper.is_none_or(|u| next[Self::PREFIX..Self::PREFIX + ID_LEN] < u[..]);
-                if !(same_prefix && below) {
+                if next[..Self::PREFIX] != *prefix {
+                    break;
+                }
+                let bound = match upper {
+                    Some(bound) => bound,
+                    None => {
+                        let bound = self.next_bound(prefix, &key)?;
+                        upper = Some(bound);
+                        bound
+                    }
+                };
+                if bound.is_some_and(|u| next[Self::PREFIX..Self::PREFIX + ID_LEN] >= u[..]) {
                     break;
                 }
                 if let Some(next) = iter.next() {
@@ -314,7 +322,124 @@ impl<const K: usize> Iterator for BlockLane<K> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    use redb::{Database, ReadableDatabase};
+
     use super::*;
+
+    const TABLE: BlockTable<50> = TableDefinition::new("t");
+
+    /// A flat key: prefix (2) | id (48) | suffix (8).
+    fn flat(prefix: u8, n: u64, suffix: u8) -> [u8; 58] {
+        let mut k = [0u8; 58];
+        k[0] = prefix;
+        k[2..10].copy_from_slice(&n.to_be_bytes());
+        k[10] = (n % 251) as u8;
+        k[50..].fill(suffix);
+        k
+    }
+
+    fn id(n: u64) -> [u8; 48] {
+        concat(&[&flat(0, n, 0)[2..50]])
+    }
+
+    #[test]
+    fn blocks_match_a_set_through_inserts_removals_and_scans() {
+        let dir = std::env::temp_dir().join(format!(
+            "mosaic-store-postings-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Database::create(dir.join("t.redb")).unwrap();
+        let mut model: BTreeSet<[u8; 58]> = BTreeSet::new();
+        // A fixed pseudo-random order, several transactions, two prefixes.
+        let mut x: u64 = 12345;
+        let mut step = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        for round in 0..6 {
+            let txn = db.begin_write().unwrap();
+            {
+                let mut p: Postings<'_, 50, 58> = Postings::open(&txn, TABLE, "t").unwrap();
+                for _ in 0..120 {
+                    let n = step() % 1000;
+                    let k = flat((n % 2) as u8, n, (n % 3) as u8);
+                    if step() % 4 == 0 && round > 0 {
+                        p.remove(&k).unwrap();
+                        model.remove(&k);
+                    } else {
+                        p.insert(k);
+                        model.insert(k);
+                    }
+                }
+                // Entries added and removed within one transaction.
+                let gone = flat(1, 2001, 0);
+                p.insert(gone);
+                p.remove(&gone).unwrap();
+                let listed = p.with_prefix(&[1, 0]).unwrap();
+                let expected: Vec<_> = model.iter().filter(|k| k[0] == 1).copied().collect();
+                let show = |v: &[[u8; 58]]| -> Vec<u64> {
+                    v.iter()
+                        .map(|k| u64::from_be_bytes(concat(&[&k[2..10]])))
+                        .collect()
+                };
+                assert!(
+                    listed == expected,
+                    "round {round}: listed {:?}\nexpected {:?}",
+                    show(&listed),
+                    show(&expected)
+                );
+                p.flush().unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let txn = db.begin_read().unwrap();
+        let table = txn.open_table(TABLE).unwrap();
+        // Every block holds 1..=32 whole entries in ascending order, at or
+        // above its lower bound.
+        for item in table.iter().unwrap() {
+            let (key, value) = item.unwrap();
+            let v = value.value();
+            assert!(!v.is_empty() && v.len() % 56 == 0 && v.len() <= BLOCK_ENTRIES * 56);
+            let e: Vec<&[u8]> = v.chunks(56).collect();
+            assert!(e.windows(2).all(|w| w[0] < w[1]));
+            assert!(e[0][..48] >= key.value()[2..]);
+        }
+        for prefix in [0u8, 1] {
+            for (low, high) in [(0, 2000), (100, 700), (500, 499), (333, 333)] {
+                for suffix in [None, Some([2u8; 8])] {
+                    let lane = BlockLane::open(
+                        &table,
+                        "t",
+                        &[prefix, 0],
+                        56,
+                        (&id(low), &id(high)),
+                        suffix,
+                    )
+                    .unwrap();
+                    let got: Vec<Id> = lane.map(|r| r.unwrap()).collect();
+                    let want: Vec<Id> = model
+                        .iter()
+                        .rev()
+                        .filter(|k| k[0] == prefix)
+                        .filter(|k| k[2..50] >= id(low)[..] && k[2..50] <= id(high)[..])
+                        .filter(|k| suffix.is_none_or(|s| k[50..] == s))
+                        .map(|k| Id::from_bytes(&concat(&[&k[2..50]])).unwrap())
+                        .collect();
+                    assert_eq!(got, want, "prefix {prefix} {low}..={high} {suffix:?}");
+                }
+            }
+        }
+        drop(table);
+        drop(txn);
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn merge_keeps_order_and_drops_repeats() {
