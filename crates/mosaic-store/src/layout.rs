@@ -139,7 +139,7 @@ pub(crate) fn id_at_end(key: &[u8], table: &'static str) -> Result<Id, Corruptio
     id_at(key, at, table)
 }
 
-/// The `by_author_kind` key of a record.
+/// The `by_author_kind` entry of a record, as a flat key (prefix, id, nonce).
 pub(crate) fn author_kind_key(record: &Record) -> [u8; 96] {
     concat(&[
         record.author().as_bytes(),

@@ -134,13 +134,15 @@ impl Store {
             };
             store.check_format()?;
         }
-        // A hard link fails if another process created the store meanwhile.
+        // A hard link fails if another process created the store meanwhile;
+        // where the file system has no hard links, a rename does.
         match std::fs::hard_link(&fresh, path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e.into()),
+            Ok(()) => std::fs::remove_file(&fresh)?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::fs::remove_file(&fresh)?;
+            }
+            Err(_) => std::fs::rename(&fresh, path)?,
         }
-        std::fs::remove_file(&fresh)?;
         // Make the new name durable.
         std::fs::File::open(dir)?.sync_all()?;
         Ok(())

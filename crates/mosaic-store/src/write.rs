@@ -56,7 +56,7 @@ impl InsertOutcome {
     }
 }
 
-/// The index keys of one record.
+/// The index entries of one record, as flat keys (prefix | id | suffix).
 struct Entries {
     signer: [u8; 80],
     kind: [u8; 56],
