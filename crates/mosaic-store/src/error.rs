@@ -126,6 +126,12 @@ pub enum Corruption {
         /// The table.
         table: &'static str,
     },
+    /// A block of index entries does not hold a whole number of entries.
+    #[error("a block in table {table} is malformed")]
+    IndexBlock {
+        /// The table.
+        table: &'static str,
+    },
     /// An index entry names a record that is not stored.
     #[error("table {table} names the record {id:?}, which is not stored")]
     DanglingIndex {

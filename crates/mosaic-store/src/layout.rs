@@ -3,16 +3,18 @@
 //! `docs/STORE.md` describes the same layout in prose; keep the two in step,
 //! and bump [`FORMAT_VERSION`] on any change to what is written.
 //!
-//! Every index key ends with the 48-byte record id, and ids begin with the
-//! big-endian timestamp, so within one index prefix the keys sort by
-//! (timestamp, id): a reverse range scan yields records newest first (D-5),
-//! and `since`/`until` become the bounds of the scan.
+//! Every index entry is a prefix and the 48-byte record id (its "flat
+//! key"), and ids begin with the big-endian timestamp, so within one prefix
+//! the entries sort by (timestamp, id): a reverse scan yields records newest
+//! first (D-5), and `since`/`until` become the bounds of the scan. The index
+//! tables store these entries in blocks (`postings.rs`).
 
 use mosaic_core::{Id, Kind, Record, Tag, Timestamp};
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Corruption;
+use crate::postings::BlockTable;
 
 /// The version of this layout, recorded in the `meta` table under
 /// [`META_FORMAT_VERSION`]. A store of another version is refused.
@@ -34,24 +36,24 @@ pub(crate) const META: TableDefinition<'static, &'static str, &'static [u8]> =
 /// id (48) -> postcard([`RecordMeta`]) followed by the record's exact bytes.
 pub(crate) const RECORDS: TableDefinition<'static, &'static [u8; ID_LEN], &'static [u8]> =
     TableDefinition::new("records");
-/// author key (32) | id (48).
-pub(crate) const BY_AUTHOR: TableDefinition<'static, &'static [u8; 80], ()> =
-    TableDefinition::new("by_author");
-/// signing key (32) | id (48).
-pub(crate) const BY_SIGNER: TableDefinition<'static, &'static [u8; 80], ()> =
-    TableDefinition::new("by_signer");
-/// kind (8, big-endian) | id (48).
-pub(crate) const BY_KIND: TableDefinition<'static, &'static [u8; 56], ()> =
-    TableDefinition::new("by_kind");
-/// tag type (2, big-endian) | value prefix (20, zero-padded) | id (48).
-pub(crate) const BY_TAG: TableDefinition<'static, &'static [u8; 70], ()> =
-    TableDefinition::new("by_tag");
-/// author key (32) | kind (8, big-endian) | id (48) | nonce (8): author
-/// and kind queries, and address lookups (an address is a nonce, a kind
-/// and an author; its records are those of the author and kind whose key
-/// ends with its nonce).
-pub(crate) const BY_AUTHOR_KIND: TableDefinition<'static, &'static [u8; 96], ()> =
-    TableDefinition::new("by_author_kind");
+/// The index tables hold blocks of entries (see `postings.rs`): the key is
+/// `prefix | lower bound (48)`, the value up to 32 entries in ascending
+/// order. The entry layout of each index is its "flat key" below, less the
+/// prefix.
+///
+/// signing key (32) | id (48); entries: id.
+pub(crate) const BY_SIGNER: BlockTable<80> = TableDefinition::new("by_signer");
+/// kind (8, big-endian) | id (48); entries: id.
+pub(crate) const BY_KIND: BlockTable<56> = TableDefinition::new("by_kind");
+/// tag type (2, big-endian) | value prefix (20, zero-padded) | id (48);
+/// entries: id.
+pub(crate) const BY_TAG: BlockTable<70> = TableDefinition::new("by_tag");
+/// author key (32) | kind (8, big-endian) | id (48) | nonce (8); entries:
+/// id and nonce. It answers author queries (one range per kind of the
+/// author), author and kind queries, and address lookups (an address is a
+/// nonce, a kind and an author; its records are those of the author and
+/// kind whose entry ends with its nonce).
+pub(crate) const BY_AUTHOR_KIND: BlockTable<88> = TableDefinition::new("by_author_kind");
 /// kind (8, big-endian) -> postcard([`KindCounts`]).
 pub(crate) const KIND_STATS: TableDefinition<'static, &'static [u8; 8], &'static [u8]> =
     TableDefinition::new("kind_stats");
@@ -62,7 +64,6 @@ pub(crate) const BLOBS: TableDefinition<'static, &'static [u8; 32], &'static [u8
 /// Names of the tables above, for error messages.
 pub(crate) mod names {
     pub(crate) const RECORDS: &str = "records";
-    pub(crate) const BY_AUTHOR: &str = "by_author";
     pub(crate) const BY_SIGNER: &str = "by_signer";
     pub(crate) const BY_KIND: &str = "by_kind";
     pub(crate) const BY_TAG: &str = "by_tag";
@@ -138,7 +139,7 @@ pub(crate) fn id_at_end(key: &[u8], table: &'static str) -> Result<Id, Corruptio
     id_at(key, at, table)
 }
 
-/// The `by_author_kind` key of a record.
+/// The `by_author_kind` entry of a record, as a flat key (prefix, id, nonce).
 pub(crate) fn author_kind_key(record: &Record) -> [u8; 96] {
     concat(&[
         record.author().as_bytes(),

@@ -49,6 +49,7 @@ mod blob;
 mod config;
 mod error;
 mod layout;
+mod postings;
 mod query;
 mod store;
 mod transfer;

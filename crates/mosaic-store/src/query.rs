@@ -1,7 +1,7 @@
 //! Queries: the planner that picks an index, and [`Records`], the iterator
 //! that streams matches newest first.
 //!
-//! Every index key ends with the record id, which begins with the
+//! Every index entry is a prefix and a record id, which begins with the
 //! timestamp, so one index prefix scanned in reverse yields its records in
 //! D-5 order (timestamp descending, then id descending), and a filter's
 //! `since` and `until` bound the scan. When the chosen element lists several
@@ -18,9 +18,10 @@ use redb::{ReadOnlyTable, ReadTransaction};
 
 use crate::error::{Corruption, StoreError};
 use crate::layout::{
-    self, BY_AUTHOR, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, ID_LEN, RECORDS, TAG_VALUE_PREFIX,
-    concat, decode_record, names,
+    self, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, ID_LEN, RECORDS, TAG_VALUE_PREFIX, concat,
+    decode_record, names,
 };
+use crate::postings::BlockLane;
 
 /// A stored record and when the store received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +38,8 @@ const TIMESTAMP_COST: u64 = 1;
 const TAG_COST: u64 = 64;
 /// Estimated candidates per listed author or signer.
 const KEY_COST: u64 = 1024;
+/// An entry of `by_author_kind`: id and nonce.
+const AUTHOR_KIND_ENTRY: usize = ID_LEN + 8;
 /// Most lanes an author-and-kind plan opens.
 const MAX_PAIRS: usize = 256;
 
@@ -51,7 +54,7 @@ pub(crate) enum Plan {
     Tags(Vec<[u8; 2 + TAG_VALUE_PREFIX]>),
     /// The author-and-kind index, one lane per (author, kind) pair.
     AuthorKinds(Vec<(PublicKey, Kind)>),
-    /// The author index, one lane per key.
+    /// The author-and-kind index, one lane per kind of each author.
     Authors(Vec<PublicKey>),
     /// The signer index, one lane per key.
     Signers(Vec<PublicKey>),
@@ -130,34 +133,40 @@ pub(crate) fn plan(filter: &Filter, kind_count: impl Fn(Kind) -> u64) -> Plan {
 /// One reverse scan of an index prefix, yielding ids newest first.
 type Lane = Box<dyn Iterator<Item = Result<Id, StoreError>> + Send>;
 
-/// Opens one lane over `table`, whose keys are `prefix | id | suffix`:
-/// the keys with this prefix and `low <= id <= high`, newest first. With
-/// `suffix`, only keys ending with it.
-fn index_lane<const N: usize>(
-    table: &ReadOnlyTable<&'static [u8; N], ()>,
+/// Opens one lane over a block table (see `postings.rs`).
+fn block_lane<const K: usize>(
+    table: &ReadOnlyTable<&'static [u8; K], &'static [u8]>,
     name: &'static str,
     prefix: &[u8],
-    (low, high): (&[u8; ID_LEN], &[u8; ID_LEN]),
+    entry: usize,
+    bounds: (&[u8; ID_LEN], &[u8; ID_LEN]),
     suffix: Option<[u8; 8]>,
 ) -> Result<Lane, StoreError> {
-    let at = prefix.len();
-    let tail = N.saturating_sub(at + ID_LEN).min(8);
-    let lo: [u8; N] = concat(&[prefix, low, &[0u8; 8][..tail]]);
-    let hi: [u8; N] = concat(&[prefix, high, &[0xffu8; 8][..tail]]);
-    let range = table.range::<&[u8; N]>(&lo..=&hi)?;
-    Ok(Box::new(range.rev().filter_map(move |item| {
-        let key = match item {
-            Ok((key, _)) => key,
-            Err(e) => return Some(Err(e.into())),
+    Ok(Box::new(BlockLane::open(
+        table, name, prefix, entry, bounds, suffix,
+    )?))
+}
+
+/// The kinds an author has records of, found by skipping from one kind to
+/// the next in `by_author_kind` (one range lookup per kind).
+fn kinds_of(
+    table: &ReadOnlyTable<&'static [u8; 88], &'static [u8]>,
+    author: &PublicKey,
+) -> Result<Vec<Kind>, StoreError> {
+    let high: [u8; 88] = concat(&[author.as_bytes(), &[0xffu8; 56]]);
+    let mut kinds = Vec::new();
+    let mut next_kind = Some(0u64);
+    while let Some(from) = next_kind {
+        let low: [u8; 88] = concat(&[author.as_bytes(), &from.to_be_bytes(), &[0u8; 48]]);
+        let Some(item) = table.range::<&[u8; 88]>(&low..=&high)?.next() else {
+            break;
         };
-        let key = key.value();
-        if let Some(suffix) = &suffix
-            && key.get(at + ID_LEN..) != Some(suffix.as_slice())
-        {
-            return None;
-        }
-        Some(layout::id_at(key, at, name).map_err(StoreError::from))
-    })))
+        let (key, _) = item?;
+        let kind = u64::from_be_bytes(concat(&[key.value().get(32..40).unwrap_or(&[0xff; 8])]));
+        kinds.push(Kind::from_u64(kind));
+        next_kind = kind.checked_add(1);
+    }
+    Ok(kinds)
 }
 
 /// Opens one lane over the records table: the ids of one timestamp.
@@ -301,17 +310,27 @@ impl Records {
                 let table = txn.open_table(BY_TAG)?;
                 let lanes = prefixes
                     .iter()
-                    .map(|p| index_lane(&table, names::BY_TAG, p, (low, high), None))
+                    .map(|p| block_lane(&table, names::BY_TAG, p, ID_LEN, (low, high), None))
                     .collect::<Result<_, _>>()?;
                 (lanes, names::BY_TAG)
             }
             Plan::Authors(keys) => {
-                let table = txn.open_table(BY_AUTHOR)?;
-                let lanes = keys
-                    .iter()
-                    .map(|k| index_lane(&table, names::BY_AUTHOR, k.as_bytes(), (low, high), None))
-                    .collect::<Result<_, _>>()?;
-                (lanes, names::BY_AUTHOR)
+                let table = txn.open_table(BY_AUTHOR_KIND)?;
+                let mut lanes = Vec::new();
+                for key in keys {
+                    for kind in kinds_of(&table, key)? {
+                        let prefix: [u8; 40] = concat(&[key.as_bytes(), &kind.to_be_bytes()]);
+                        lanes.push(block_lane(
+                            &table,
+                            names::BY_AUTHOR_KIND,
+                            &prefix,
+                            AUTHOR_KIND_ENTRY,
+                            (low, high),
+                            None,
+                        )?);
+                    }
+                }
+                (lanes, names::BY_AUTHOR_KIND)
             }
             Plan::AuthorKinds(pairs) => {
                 let table = txn.open_table(BY_AUTHOR_KIND)?;
@@ -319,7 +338,14 @@ impl Records {
                     .iter()
                     .map(|(a, k)| {
                         let prefix: [u8; 40] = concat(&[a.as_bytes(), &k.to_be_bytes()]);
-                        index_lane(&table, names::BY_AUTHOR_KIND, &prefix, (low, high), None)
+                        block_lane(
+                            &table,
+                            names::BY_AUTHOR_KIND,
+                            &prefix,
+                            AUTHOR_KIND_ENTRY,
+                            (low, high),
+                            None,
+                        )
                     })
                     .collect::<Result<_, _>>()?;
                 (lanes, names::BY_AUTHOR_KIND)
@@ -328,7 +354,16 @@ impl Records {
                 let table = txn.open_table(BY_SIGNER)?;
                 let lanes = keys
                     .iter()
-                    .map(|k| index_lane(&table, names::BY_SIGNER, k.as_bytes(), (low, high), None))
+                    .map(|k| {
+                        block_lane(
+                            &table,
+                            names::BY_SIGNER,
+                            k.as_bytes(),
+                            ID_LEN,
+                            (low, high),
+                            None,
+                        )
+                    })
                     .collect::<Result<_, _>>()?;
                 (lanes, names::BY_SIGNER)
             }
@@ -337,7 +372,14 @@ impl Records {
                 let lanes = kinds
                     .iter()
                     .map(|k| {
-                        index_lane(&table, names::BY_KIND, &k.to_be_bytes(), (low, high), None)
+                        block_lane(
+                            &table,
+                            names::BY_KIND,
+                            &k.to_be_bytes(),
+                            ID_LEN,
+                            (low, high),
+                            None,
+                        )
                     })
                     .collect::<Result<_, _>>()?;
                 (lanes, names::BY_KIND)
@@ -358,10 +400,11 @@ impl Records {
         let table = txn.open_table(BY_AUTHOR_KIND)?;
         let prefix: [u8; 40] =
             concat(&[address.author().as_bytes(), &address.kind().to_be_bytes()]);
-        let lane = index_lane(
+        let lane = block_lane(
             &table,
             names::BY_AUTHOR_KIND,
             &prefix,
+            AUTHOR_KIND_ENTRY,
             (&[0u8; ID_LEN], &[0xffu8; ID_LEN]),
             Some(address.nonce().to_bytes()),
         )?;

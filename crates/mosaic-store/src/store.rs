@@ -13,7 +13,7 @@ use redb::{
 use crate::config::StoreConfig;
 use crate::error::{Corruption, DatabaseError, StoreError};
 use crate::layout::{
-    BLOBS, BY_AUTHOR, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, FORMAT_VERSION, KIND_STATS, META,
+    BLOBS, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, FORMAT_VERSION, KIND_STATS, META,
     META_FORMAT_VERSION, RECORDS, decode_counts, decode_record,
 };
 use crate::query::{self, Records, StoredRecord};
@@ -134,13 +134,15 @@ impl Store {
             };
             store.check_format()?;
         }
-        // A hard link fails if another process created the store meanwhile.
+        // A hard link fails if another process created the store meanwhile;
+        // where the file system has no hard links, a rename does.
         match std::fs::hard_link(&fresh, path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e.into()),
+            Ok(()) => std::fs::remove_file(&fresh)?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::fs::remove_file(&fresh)?;
+            }
+            Err(_) => std::fs::rename(&fresh, path)?,
         }
-        std::fs::remove_file(&fresh)?;
         // Make the new name durable.
         std::fs::File::open(dir)?.sync_all()?;
         Ok(())
@@ -185,7 +187,6 @@ impl Store {
             }
         }
         txn.open_table(RECORDS)?;
-        txn.open_table(BY_AUTHOR)?;
         txn.open_table(BY_SIGNER)?;
         txn.open_table(BY_KIND)?;
         txn.open_table(BY_TAG)?;

@@ -2,16 +2,17 @@
 //! removals to the records table and every index, and keeps the per-kind
 //! counts.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use mosaic_core::{Address, Id, Kind, Record, Timestamp};
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::error::StoreError;
 use crate::layout::{
-    self, BY_AUTHOR, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, ID_LEN, KIND_STATS, KindCounts,
-    RECORDS, concat, decode_counts, decode_record, encode_counts, encode_record, names,
+    self, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, ID_LEN, KIND_STATS, KindCounts, RECORDS,
+    concat, decode_counts, decode_record, encode_counts, encode_record, names,
 };
+use crate::postings::Postings;
 
 /// What happened to one submitted record (D-7).
 ///
@@ -55,9 +56,8 @@ impl InsertOutcome {
     }
 }
 
-/// The index keys of one record.
+/// The index entries of one record, as flat keys (prefix | id | suffix).
 struct Entries {
-    author: [u8; 80],
     signer: [u8; 80],
     kind: [u8; 56],
     author_kind: [u8; 96],
@@ -69,7 +69,6 @@ impl Entries {
         let id = record.id();
         let id = id.as_bytes();
         Entries {
-            author: concat(&[record.author().as_bytes(), id]),
             signer: concat(&[record.signing_key().as_bytes(), id]),
             kind: concat(&[&record.kind().to_be_bytes(), id]),
             author_kind: layout::author_kind_key(record),
@@ -81,69 +80,14 @@ impl Entries {
     }
 }
 
-/// One index table and the entries this transaction will add to it.
-///
-/// New entries are kept in memory, sorted, and written when the
-/// transaction finishes: inserting in key order touches each page once and
-/// keeps the engine's page cache hot, which makes large batches several
-/// times faster than inserting in arrival order.
-struct Index<'t, const N: usize> {
-    table: Table<'t, &'static [u8; N], ()>,
-    pending: BTreeSet<[u8; N]>,
-}
-
-impl<'t, const N: usize> Index<'t, N> {
-    fn open(
-        txn: &'t WriteTransaction,
-        def: redb::TableDefinition<'static, &'static [u8; N], ()>,
-    ) -> Result<Index<'t, N>, StoreError> {
-        Ok(Index {
-            table: txn.open_table(def)?,
-            pending: BTreeSet::new(),
-        })
-    }
-
-    fn insert(&mut self, key: [u8; N]) {
-        self.pending.insert(key);
-    }
-
-    fn remove(&mut self, key: &[u8; N]) -> Result<(), StoreError> {
-        if !self.pending.remove(key) {
-            self.table.remove(key)?;
-        }
-        Ok(())
-    }
-
-    /// Every key in `low..=high`, stored or pending, in order.
-    fn keys_in(&self, low: &[u8; N], high: &[u8; N]) -> Result<Vec<[u8; N]>, StoreError> {
-        let mut keys = Vec::new();
-        for item in self.table.range::<&[u8; N]>(low..=high)? {
-            let (key, _) = item?;
-            keys.push(*key.value());
-        }
-        keys.extend(self.pending.range::<[u8; N], _>(low..=high).copied());
-        keys.sort_unstable();
-        keys.dedup();
-        Ok(keys)
-    }
-
-    fn flush(&mut self) -> Result<(), StoreError> {
-        for key in std::mem::take(&mut self.pending) {
-            self.table.insert(&key, ())?;
-        }
-        Ok(())
-    }
-}
-
 /// Applies changes inside one write transaction. [`finish`](Self::finish)
 /// must be called before the transaction commits.
 pub(crate) struct Writer<'t> {
     records: Table<'t, &'static [u8; ID_LEN], &'static [u8]>,
-    by_author: Index<'t, 80>,
-    by_signer: Index<'t, 80>,
-    by_kind: Index<'t, 56>,
-    by_tag: Index<'t, 70>,
-    by_author_kind: Index<'t, 96>,
+    by_signer: Postings<'t, 80, 80>,
+    by_kind: Postings<'t, 56, 56>,
+    by_tag: Postings<'t, 70, 70>,
+    by_author_kind: Postings<'t, 88, 96>,
     kind_stats: Table<'t, &'static [u8; 8], &'static [u8]>,
     /// Per kind: change in record count and in bytes.
     deltas: BTreeMap<Kind, (i64, i64)>,
@@ -153,11 +97,10 @@ impl<'t> Writer<'t> {
     pub(crate) fn open(txn: &'t WriteTransaction) -> Result<Writer<'t>, StoreError> {
         Ok(Writer {
             records: txn.open_table(RECORDS)?,
-            by_author: Index::open(txn, BY_AUTHOR)?,
-            by_signer: Index::open(txn, BY_SIGNER)?,
-            by_kind: Index::open(txn, BY_KIND)?,
-            by_tag: Index::open(txn, BY_TAG)?,
-            by_author_kind: Index::open(txn, BY_AUTHOR_KIND)?,
+            by_signer: Postings::open(txn, BY_SIGNER, names::BY_SIGNER)?,
+            by_kind: Postings::open(txn, BY_KIND, names::BY_KIND)?,
+            by_tag: Postings::open(txn, BY_TAG, names::BY_TAG)?,
+            by_author_kind: Postings::open(txn, BY_AUTHOR_KIND, names::BY_AUTHOR_KIND)?,
             kind_stats: txn.open_table(KIND_STATS)?,
             deltas: BTreeMap::new(),
         })
@@ -203,7 +146,6 @@ impl<'t> Writer<'t> {
             return Ok(InsertOutcome::Duplicate);
         }
         let e = Entries::of(record);
-        self.by_author.insert(e.author);
         self.by_signer.insert(e.signer);
         self.by_kind.insert(e.kind);
         self.by_author_kind.insert(e.author_kind);
@@ -218,11 +160,9 @@ impl<'t> Writer<'t> {
     fn ids_at(&self, address: &Address) -> Result<Vec<Id>, StoreError> {
         let prefix: [u8; 40] =
             concat(&[address.author().as_bytes(), &address.kind().to_be_bytes()]);
-        let low: [u8; 96] = concat(&[&prefix, &[0u8; ID_LEN + 8]]);
-        let high: [u8; 96] = concat(&[&prefix, &[0xffu8; ID_LEN + 8]]);
         let nonce = address.nonce().to_bytes();
         let mut ids = Vec::new();
-        for key in self.by_author_kind.keys_in(&low, &high)?.iter().rev() {
+        for key in self.by_author_kind.with_prefix(&prefix)?.iter().rev() {
             if key[40 + ID_LEN..] == nonce {
                 ids.push(layout::id_at(key, 40, names::BY_AUTHOR_KIND)?);
             }
@@ -240,7 +180,6 @@ impl<'t> Writer<'t> {
             let (record, _) = decode_record(id.as_bytes(), value.value())?;
             (Entries::of(record), record.kind(), record.len())
         };
-        self.by_author.remove(&entries.author)?;
         self.by_signer.remove(&entries.signer)?;
         self.by_kind.remove(&entries.kind)?;
         self.by_author_kind.remove(&entries.author_kind)?;
@@ -261,7 +200,6 @@ impl<'t> Writer<'t> {
     /// Writes the pending index entries and the per-kind counts changed by
     /// this transaction.
     pub(crate) fn finish(mut self) -> Result<(), StoreError> {
-        self.by_author.flush()?;
         self.by_signer.flush()?;
         self.by_kind.flush()?;
         self.by_author_kind.flush()?;

@@ -12,8 +12,8 @@ use crate::common::{Spec, TempDir, kind, secret, ts};
 const META: TableDefinition<'static, &'static str, &'static [u8]> = TableDefinition::new("meta");
 const RECORDS: TableDefinition<'static, &'static [u8; 48], &'static [u8]> =
     TableDefinition::new("records");
-const BY_AUTHOR: TableDefinition<'static, &'static [u8; 80], ()> =
-    TableDefinition::new("by_author");
+const BY_AUTHOR_KIND: TableDefinition<'static, &'static [u8; 88], &'static [u8]> =
+    TableDefinition::new("by_author_kind");
 
 #[test]
 fn a_store_reopens_with_its_records() {
@@ -180,8 +180,8 @@ fn damaged_records_are_errors_never_panics() {
 }
 
 #[test]
-fn index_keys_outside_the_id_range_are_never_read() {
-    let dir = TempDir::new("badkey");
+fn damaged_index_blocks_are_errors() {
+    let dir = TempDir::new("badblock");
     let k = secret(1);
     let r = Spec::new(kind(DuplicateHandling::Unique, 1), ts(1), b"r").sign(&k);
     {
@@ -192,19 +192,28 @@ fn index_keys_outside_the_id_range_are_never_read() {
         let db = Database::create(dir.path().join(DATABASE_FILE)).unwrap();
         let txn = db.begin_write().unwrap();
         {
-            // An author entry whose "id" begins with a 1 bit: no record id can.
-            let mut idx = txn.open_table(BY_AUTHOR).unwrap();
-            let mut key = [0xffu8; 80];
+            let mut idx = txn.open_table(BY_AUTHOR_KIND).unwrap();
+            // A block below the record's, holding 10 bytes: no whole entry.
+            let mut key = [0u8; 88];
             key[..32].copy_from_slice(k.public().as_bytes());
-            idx.insert(&key, ()).unwrap();
+            key[32..40].copy_from_slice(&r.kind().to_be_bytes());
+            idx.insert(&key, [1u8; 10].as_slice()).unwrap();
+            // A block above every id: never read.
+            let mut above = key;
+            above[40..].fill(0xff);
+            idx.insert(&above, [0xffu8; 56].as_slice()).unwrap();
         }
         txn.commit().unwrap();
     }
     let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let f = FilterBuilder::new().authors([k.public()]).build().unwrap();
     let items: Vec<_> = store.query(&f, 10).unwrap().collect();
-    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items.len(), 2, "{items:?}");
     assert_eq!(items[0].as_ref().unwrap().record, r);
+    assert!(matches!(
+        items[1],
+        Err(StoreError::Corrupt(Corruption::IndexBlock { .. }))
+    ));
 }
 
 #[test]
