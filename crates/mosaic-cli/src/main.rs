@@ -6,6 +6,7 @@
 //! Errors are printed with their whole chain (`{:#}`); a closed standard
 //! output (`mosaic record inspect r | head`) counts as success.
 
+mod admin;
 mod input;
 mod key;
 mod logging;
@@ -66,6 +67,9 @@ enum Command {
     /// Look after a server's store: stats, export, import, remove.
     #[command(subcommand, arg_required_else_help = true)]
     Store(store::StoreCommand),
+    /// Administer a server: the allow-list of served users, bans, removals.
+    #[command(subcommand, arg_required_else_help = true)]
+    Admin(admin::AdminCommand),
 }
 
 /// What a command found, when it ran to the end.
@@ -83,6 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Record(command) => record::run(command),
         Command::Serve(args) => serve::run(args),
         Command::Store(command) => store::run(command),
+        Command::Admin(command) => admin::run(command),
     }
 }
 
