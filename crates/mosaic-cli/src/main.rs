@@ -6,6 +6,7 @@
 //! Errors are printed with their whole chain (`{:#}`); a closed standard
 //! output (`mosaic record inspect r | head`) counts as success.
 
+mod admin;
 mod bootstrap;
 mod dht;
 mod input;
@@ -74,6 +75,9 @@ enum Command {
     /// Run a private Mainline DHT for experiments.
     #[command(subcommand, arg_required_else_help = true)]
     Dht(dht::DhtCommand),
+    /// Administer a server: the allow-list of served users, bans, removals.
+    #[command(subcommand, arg_required_else_help = true)]
+    Admin(admin::AdminCommand),
 }
 
 /// What a command found, when it ran to the end.
@@ -93,6 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Store(command) => store::run(command),
         Command::Bootstrap(command) => bootstrap::run(command),
         Command::Dht(command) => dht::run(command),
+        Command::Admin(command) => admin::run(command),
     }
 }
 

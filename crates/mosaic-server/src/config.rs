@@ -27,6 +27,9 @@ pub struct ServerConfig {
     /// false: such queries get Query Closed TOO_OPEN, since each one scans the
     /// whole store.
     pub allow_open_queries: bool,
+    /// Which server roles of `network.md` this server plays. Default: none,
+    /// an open server that accepts every valid record from anyone.
+    pub roles: Roles,
     /// Resource limits.
     pub limits: Limits,
 }
@@ -37,8 +40,50 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
             public_url: None,
             allow_open_queries: false,
+            roles: Roles::default(),
             limits: Limits::default(),
         }
+    }
+}
+
+/// The server roles of `network.md`, for the users on the allow-list of
+/// served users (kept in the store, managed by `mosaic admin users`, read
+/// at start).
+///
+/// With every role off (the default) the server is *open*: it accepts every
+/// valid record from anyone and serves each by its read access alone. With
+/// any role on, a record is accepted only when an enabled role takes it,
+/// and served only as that role allows (see `docs/SECURITY.md`):
+///
+/// - outbox: records authored by a served user (signed by its master key
+///   or by a subkey its key schedule lists as valid), served to anyone its
+///   read access allows;
+/// - inbox: records from anyone that tag (Notify Public Key, D-8) a served
+///   user, served to the tagged served users and the author after
+///   authentication, and to anyone when `inbox_public` is set;
+/// - encryption: records from anyone that tag a served user, served to the
+///   tagged served users only, after authentication. When inbox is on too,
+///   a tagging record whose read access is "everybody" is an inbox record
+///   and any other an encryption record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Roles {
+    /// Act as an outbox of the served users. Default false.
+    pub outbox: bool,
+    /// Act as an inbox of the served users. Default false.
+    pub inbox: bool,
+    /// Act as an encryption server of the served users. Default false.
+    pub encryption: bool,
+    /// Serve inbox records to anyone, unauthenticated (`network.md`: inbox
+    /// servers SHOULD). Default false: only to the tagged served users and
+    /// the author.
+    pub inbox_public: bool,
+}
+
+impl Roles {
+    /// Whether any role is on: the server is not open.
+    pub fn any(&self) -> bool {
+        self.outbox || self.inbox || self.encryption
     }
 }
 
@@ -228,12 +273,16 @@ mod tests {
         assert_eq!(back, config);
         let empty: ServerConfig = toml::from_str("").unwrap();
         assert_eq!(empty, config);
+        let roles: ServerConfig = toml::from_str("[roles]\ninbox = true").unwrap();
+        assert!(roles.roles.inbox && !roles.roles.outbox && roles.roles.any());
+        assert!(!config.roles.any());
     }
 
     #[test]
     fn typos_and_bad_values_are_refused() {
         assert!(toml::from_str::<ServerConfig>("listn = \"127.0.0.1:1\"").is_err());
         assert!(toml::from_str::<ServerConfig>("[limits]\nmax_conections = 3").is_err());
+        assert!(toml::from_str::<ServerConfig>("[roles]\noutbx = true").is_err());
         let mut c = ServerConfig::default();
         c.limits.outbound_queue = 0;
         assert_eq!(

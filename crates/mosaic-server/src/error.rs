@@ -16,6 +16,10 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The store could not be read at start (the allow-list, the bans or
+    /// the key schedules); see the store error.
+    #[error("cannot read the store: {0}")]
+    Store(#[from] mosaic_store::StoreError),
     /// Accepting connections failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

@@ -9,6 +9,14 @@
 //! that matches their filter. Every resource a client can use is bounded by
 //! [`Limits`].
 //!
+//! Access control (`docs/SECURITY.md`): clients authenticate with Hello
+//! Auth (D-4), as their master key or through a subkey the server's held
+//! key schedule lists as active; every record is revealed only to readers
+//! its read access allows; the server plays the [`Roles`] its configuration
+//! turns on for the users on its allow-list; banned keys and addresses are
+//! refused. The allow-list and the bans live in the store and are read at
+//! start.
+//!
 //! The central types: [`ServerConfig`] (read from TOML by the binary, never
 //! by this library), [`Server`] (bind, then run until shut down) and
 //! [`ServerHandle`] (a server running in the background, as tests use it).
@@ -38,6 +46,8 @@ mod access;
 mod committer;
 mod config;
 mod error;
+mod keyring;
+mod policy;
 mod rate;
 mod server;
 mod session;
@@ -45,7 +55,7 @@ mod status;
 mod subscriptions;
 
 pub use access::may_read;
-pub use config::{ConfigError, DEFAULT_PORT, Limits, ServerConfig};
+pub use config::{ConfigError, DEFAULT_PORT, Limits, Roles, ServerConfig};
 pub use error::ServerError;
 pub use server::{DhtSlot, Server, ServerHandle};
 pub use status::Status;

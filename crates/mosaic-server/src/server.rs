@@ -18,6 +18,8 @@ use tracing::{debug, info, warn};
 use crate::committer::Committer;
 use crate::config::ServerConfig;
 use crate::error::ServerError;
+use crate::keyring::KeyRing;
+use crate::policy::Policy;
 use crate::session;
 use crate::status::Status;
 use crate::subscriptions::Registry;
@@ -31,6 +33,7 @@ pub(crate) struct Shared {
     pub(crate) key: SecretKey,
     pub(crate) store: Arc<Store>,
     pub(crate) registry: Arc<Registry>,
+    pub(crate) policy: Arc<Policy>,
     pub(crate) committer: Committer,
     pub(crate) tls: Option<ServerTls>,
     pub(crate) accept: AcceptConfig,
@@ -135,7 +138,8 @@ impl Server {
                     addr: config.listen,
                     source,
                 })?;
-        let registry = Arc::new(Registry::default());
+        let policy = Arc::new(load_policy(&config, store.clone()).await?);
+        let registry = Arc::new(Registry::new(policy.clone()));
         let (committer, committer_task) = Committer::start(
             store.clone(),
             registry.clone(),
@@ -158,6 +162,7 @@ impl Server {
             key,
             store,
             registry,
+            policy,
             committer,
             tls,
             accept,
@@ -302,6 +307,39 @@ impl DhtSlot {
     pub fn set(&self, resolver: mosaic_dht::Resolver) {
         let _ = self.0.dht.set(resolver);
     }
+}
+
+/// Reads the allow-list, the bans and the key schedules from the store.
+async fn load_policy(config: &ServerConfig, store: Arc<Store>) -> Result<Policy, ServerError> {
+    let roles = config.roles;
+    let (moderation, keys) = tokio::task::spawn_blocking(move || {
+        store
+            .moderation()
+            .map(|moderation| (moderation, KeyRing::load(&store)))
+    })
+    .await
+    .map_err(|e| ServerError::Io(std::io::Error::other(e)))??;
+    if roles.any() {
+        info!(
+            outbox = roles.outbox,
+            inbox = roles.inbox,
+            encryption = roles.encryption,
+            inbox_public = roles.inbox_public,
+            served_users = moderation.served_users.len(),
+            "roles"
+        );
+        if moderation.served_users.is_empty() {
+            warn!("roles are on but no user is served: every submission will be refused");
+        }
+    }
+    if !moderation.banned_keys.is_empty() || !moderation.banned_ips.is_empty() {
+        info!(
+            keys = moderation.banned_keys.len(),
+            ips = moderation.banned_ips.len(),
+            "bans loaded"
+        );
+    }
+    Ok(Policy::new(roles, moderation, keys))
 }
 
 /// A server running in the background.

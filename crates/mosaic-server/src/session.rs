@@ -13,16 +13,16 @@ use std::time::SystemTime;
 
 use mosaic_core::handshake::{AuthNonce, PROTOCOL_VERSION, ServerHandshake};
 use mosaic_core::{
-    DhtTarget, Filter, Id, IdPrefix, Message, MessageError, MessageRef, OwnedFilter, OwnedRecord,
-    PublicKey, QueryId, Reference, ResultCode, Timestamp,
+    DhtTarget, Filter, Id, IdPrefix, Kind, Message, MessageError, MessageRef, OwnedFilter,
+    OwnedRecord, PublicKey, QueryId, Reference, ResultCode, Timestamp,
 };
 use mosaic_net::{Incoming, Received, Sender};
 use mosaic_store::{BlobOutcome, InsertOutcome, Records, StoredRecord};
 use tokio::net::TcpStream;
 use tracing::{Instrument, debug, debug_span, warn};
 
-use crate::access::may_read;
 use crate::committer::CommitFailure;
+use crate::keyring::Identity;
 use crate::rate::TokenBucket;
 use crate::server::Shared;
 
@@ -46,9 +46,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
                     return;
                 }
             };
+        let ip_ban = shared.policy.ip_ban(peer.ip(), now());
         let upgrade = match incoming {
             Incoming::Http(request) => {
-                let (status, body) = if request.method != "GET" {
+                let (status, body) = if ip_ban.is_some() {
+                    (403, b"{\"error\":\"banned\"}".to_vec())
+                } else if request.method != "GET" {
                     (405, b"{\"error\":\"method not allowed\"}".to_vec())
                 } else if request.path == "/" || request.path.starts_with("/?") {
                     let status = shared.status();
@@ -85,6 +88,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
             }
         };
         let (sender, mut receiver) = connection.split();
+        if let Some(code) = ip_ban {
+            // The upgrade is completed so that the client learns the code.
+            debug!(%code, "banned address");
+            sender.close(code).await;
+            return;
+        }
         debug!("connected");
 
         // D-4: a client that asked to authenticate sends Hello Auth first.
@@ -98,7 +107,14 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
                     ..
                 }))) => match handshake.handle_hello_auth(&signature) {
                     Ok(key) => {
-                        reader = Some(key);
+                        let identity = match admit_identity(&shared, key) {
+                            Ok(identity) => identity,
+                            Err(code) => {
+                                debug!(client = %key, %code, "authentication refused");
+                                sender.close(code).await;
+                                return;
+                            }
+                        };
                         let ok = Message::HelloAck {
                             code: ResultCode::SUCCESS,
                             version: ack.version,
@@ -107,7 +123,27 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
                         if sender.send(&ok).await.is_err() {
                             return;
                         }
-                        debug!(client = %key, "authenticated");
+                        reader = match identity {
+                            Identity::Delegated { subkey, master } => {
+                                let keys = &shared.policy.keys;
+                                keys.register(id, subkey, master, sender.clone());
+                                // A revocation between the two looks is
+                                // caught by one of them.
+                                if keys.identify(subkey, now()) != identity {
+                                    keys.unregister(id);
+                                    sender.close(ResultCode::UNAUTHORIZED).await;
+                                    return;
+                                }
+                                debug!(%subkey, %master, "authenticated through a subkey");
+                                Some(master)
+                            }
+                            Identity::Direct(key) => {
+                                debug!(client = %key, "authenticated");
+                                Some(key)
+                            }
+                            // Refused by `admit_identity` above.
+                            Identity::Revoked => return,
+                        };
                     }
                     Err(e) => {
                         debug!(error = %e, "authentication failed");
@@ -158,6 +194,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
             }
         }
         shared.registry.close_all(id);
+        shared.policy.keys.unregister(id);
         debug!("disconnected");
     }
     .instrument(span)
@@ -166,6 +203,26 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
 
 fn now() -> Timestamp {
     Timestamp::from_system_time(SystemTime::now()).unwrap_or(Timestamp::ZERO)
+}
+
+/// What a key that passed Hello Auth is admitted as, or the code to close
+/// with: UNAUTHORIZED for a subkey its master revoked, a ban code for a
+/// banned key (the subkey or the master it stands for).
+fn admit_identity(shared: &Shared, proven: PublicKey) -> Result<Identity, ResultCode> {
+    let now = now();
+    let policy = &shared.policy;
+    let identity = policy.keys.identify(proven, now);
+    let ban = match identity {
+        Identity::Revoked => return Err(ResultCode::UNAUTHORIZED),
+        Identity::Direct(key) => policy.key_ban(&key, now),
+        Identity::Delegated { subkey, master } => policy
+            .key_ban(&subkey, now)
+            .or_else(|| policy.key_ban(&master, now)),
+    };
+    match ban {
+        Some(code) => Err(code),
+        None => Ok(identity),
+    }
 }
 
 struct Session {
@@ -284,6 +341,7 @@ impl Session {
 
     async fn get(&mut self, query_id: QueryId, references: Vec<Reference>) -> bool {
         let store = self.shared.store.clone();
+        let policy = self.shared.policy.clone();
         let reader = self.reader;
         let found = tokio::task::spawn_blocking(move || {
             let mut found = Vec::new();
@@ -293,7 +351,10 @@ impl Session {
                     Reference::Address(addr) => store.latest(&addr),
                 };
                 match stored {
-                    Ok(Some(StoredRecord { record, .. })) if may_read(&record, reader.as_ref()) => {
+                    Ok(Some(StoredRecord {
+                        record,
+                        received_at,
+                    })) if policy.may_serve(&record, received_at, reader.as_ref()) => {
                         found.push(record)
                     }
                     Ok(_) => {}
@@ -425,6 +486,7 @@ impl Session {
         let reader = self.reader;
         loop {
             let want = limit - sent.len();
+            let policy = self.shared.policy.clone();
             let step = tokio::task::spawn_blocking(move || {
                 let mut chunk = Vec::new();
                 let mut bytes = 0;
@@ -432,7 +494,8 @@ impl Session {
                 while chunk.len() < want.min(QUERY_CHUNK) && bytes < QUERY_CHUNK_BYTES {
                     match records.next() {
                         Some(Ok(stored)) => {
-                            if may_read(&stored.record, reader.as_ref()) {
+                            if policy.may_serve(&stored.record, stored.received_at, reader.as_ref())
+                            {
                                 bytes += stored.record.len();
                                 chunk.push(stored.record);
                             }
@@ -469,6 +532,12 @@ impl Session {
         if !self.bucket.try_take() {
             return !gone(self.sender.send(&reply(ResultCode::TOO_FAST)).await);
         }
+        let received_at = now();
+        if let Some(code) = self.refuse(&record, received_at).await {
+            return !gone(self.sender.send(&reply(code)).await);
+        }
+        // A connection authenticated through a subkey reads and writes as
+        // its master (`self.reader` is the master then).
         if record.flags().is_from_author() && self.reader != Some(record.author()) {
             return !gone(
                 self.sender
@@ -476,7 +545,6 @@ impl Session {
                     .await,
             );
         }
-        let received_at = now();
         let record = Arc::new(record);
         if record.kind().duplicate_handling().is_ephemeral() {
             let delivered = self.shared.registry.publish(&record, received_at);
@@ -488,10 +556,16 @@ impl Session {
             return !gone(self.sender.send(&reply(code)).await);
         }
         let committer = self.shared.committer.clone();
+        let policy = self.shared.policy.clone();
         let sender = self.sender.clone();
         tokio::spawn(async move {
-            let code = match committer.submit(record, received_at).await {
+            let code = match committer.submit(record.clone(), received_at).await {
                 Ok(InsertOutcome::Inserted | InsertOutcome::Replaced { .. }) => {
+                    if record.kind() == Kind::KEY_SCHEDULE
+                        && let Some(master) = policy.keys.offer(&record)
+                    {
+                        policy.keys.revalidate(&master);
+                    }
                     ResultCode::ACCEPTED
                 }
                 Ok(InsertOutcome::Duplicate | InsertOutcome::Superseded { .. }) => {
@@ -506,6 +580,45 @@ impl Session {
         true
     }
 
+    /// Why a submission received at `received_at` is refused, if it is:
+    /// the rules of [`Policy::refuse_submission`](crate::policy::Policy),
+    /// then, for a replaceable or versioned record signed by a subkey, the
+    /// records already at its address.
+    async fn refuse(&self, record: &OwnedRecord, received_at: Timestamp) -> Option<ResultCode> {
+        let policy = &self.shared.policy;
+        if let Some(code) = policy.refuse_submission(record, received_at) {
+            return Some(code);
+        }
+        let duplicates = record.kind().duplicate_handling();
+        if record.signing_key() == record.author()
+            || !(duplicates.is_replaceable() || duplicates.is_versioned())
+        {
+            return None;
+        }
+        let store = self.shared.store.clone();
+        let policy = policy.clone();
+        let address = record.address();
+        let signer = record.signing_key();
+        let allowed = tokio::task::spawn_blocking(move || {
+            for old in store.versions(&address)? {
+                if !policy.may_displace(&old?, &signer) {
+                    return Ok(false);
+                }
+            }
+            Ok::<_, mosaic_store::StoreError>(true)
+        })
+        .await;
+        match allowed {
+            Ok(Ok(true)) => None,
+            Ok(Ok(false)) => Some(ResultCode::UNAUTHORIZED),
+            Ok(Err(e)) => {
+                warn!(error = %e, "cannot read the records at an address");
+                Some(ResultCode::TEMPORARY_ERROR)
+            }
+            Err(_) => Some(ResultCode::TEMPORARY_ERROR),
+        }
+    }
+
     async fn put_blob(&mut self, hash: [u8; 32], data: Vec<u8>) -> bool {
         let reply = |code| Message::BlobSubmissionResult { code, hash };
         if data.len() > self.shared.config.limits.max_blob_len {
@@ -513,6 +626,9 @@ impl Session {
         }
         if !self.bucket.try_take() {
             return !gone(self.sender.send(&reply(ResultCode::TOO_FAST)).await);
+        }
+        if let Some(code) = self.shared.policy.refuse_blob(self.reader.as_ref()) {
+            return !gone(self.sender.send(&reply(code)).await);
         }
         let store = self.shared.store.clone();
         let outcome = tokio::task::spawn_blocking(move || store.put_blob(&hash, &data)).await;

@@ -14,7 +14,7 @@ use mosaic_core::{Id, MessageRef, OwnedFilter, OwnedRecord, PublicKey, QueryId, 
 use mosaic_net::{NetError, Sender};
 use tracing::{debug, warn};
 
-use crate::access::may_read;
+use crate::policy::Policy;
 
 /// Records buffered for a pending subscription before the client counts as
 /// too slow.
@@ -31,9 +31,9 @@ struct Subscription {
 }
 
 /// Every open subscription, by connection and query id.
-#[derive(Default)]
 pub(crate) struct Registry {
     subs: Mutex<HashMap<(u64, QueryId), Subscription>>,
+    policy: Arc<Policy>,
 }
 
 fn deliver(sender: &Sender, query_id: QueryId, record: &OwnedRecord) -> Result<(), NetError> {
@@ -46,6 +46,15 @@ fn deliver(sender: &Sender, query_id: QueryId, record: &OwnedRecord) -> Result<(
 }
 
 impl Registry {
+    /// An empty registry that delivers only what `policy` lets each
+    /// subscriber read.
+    pub(crate) fn new(policy: Arc<Policy>) -> Registry {
+        Registry {
+            subs: Mutex::new(HashMap::new()),
+            policy,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<(u64, QueryId), Subscription>> {
         // A panic while holding the lock cannot leave the map inconsistent
         // (each operation is a single insert, remove or push).
@@ -129,7 +138,11 @@ impl Registry {
         let mut cut_off = Vec::new();
         let mut subs = self.lock();
         for (&(conn, query_id), sub) in subs.iter_mut() {
-            if !may_read(record, sub.reader.as_ref()) || !sub.filter.matches(record, received_at) {
+            if !sub.filter.matches(record, received_at)
+                || !self
+                    .policy
+                    .may_serve(record, received_at, sub.reader.as_ref())
+            {
                 continue;
             }
             match &mut sub.pending {

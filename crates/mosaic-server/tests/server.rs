@@ -16,6 +16,9 @@ use mosaic_store::{Store, StoreConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+#[path = "server/auth.rs"]
+mod auth;
+
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh directory under the system temp dir, removed on drop.

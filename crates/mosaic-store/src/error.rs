@@ -153,6 +153,13 @@ pub enum Corruption {
         /// The kind.
         kind: Kind,
     },
+    /// An entry of a moderation table (allow-list or bans) does not decode.
+    /// Lift or set the ban again, or remove and re-add the user.
+    #[error("an entry of table {table} does not decode")]
+    Moderation {
+        /// The table.
+        table: &'static str,
+    },
     /// A stored BLOB does not hash to its key.
     #[error("the BLOB stored under {} is damaged", hex(hash))]
     Blob {

@@ -29,8 +29,8 @@ pub(crate) const ID_LEN: usize = 48;
 /// type, 22 bytes in all).
 pub(crate) const TAG_VALUE_PREFIX: usize = 20;
 
-/// Named store-wide entries, postcard-encoded: the format version today;
-/// moderation data and the allow-list of served users later.
+/// Named store-wide entries, postcard-encoded: the format version and the
+/// BLOB counts. (Moderation data has its own tables: `moderation.rs`.)
 pub(crate) const META: TableDefinition<'static, &'static str, &'static [u8]> =
     TableDefinition::new("meta");
 /// id (48) -> postcard([`RecordMeta`]) followed by the record's exact bytes.

@@ -6,7 +6,9 @@
 //! address and streams the records matching a [`Filter`](mosaic_core::Filter) newest first
 //! ([`Store::query`] returns [`Records`]), from indexes on authors, signers,
 //! kinds, timestamps and tags. It also stores BLOBs by hash (D-18) and
-//! exports and imports all records.
+//! exports and imports all records. Beside the records it keeps a server's
+//! moderation data: the allow-list of served users and the banned keys and
+//! addresses ([`Store::moderation`]).
 //!
 //! Writes commit durably before they return; [`Store::insert_batch`] makes
 //! one commit for many records (the server's group commit). Readers see
@@ -49,6 +51,7 @@ mod blob;
 mod config;
 mod error;
 mod layout;
+mod moderation;
 mod postings;
 mod query;
 mod store;
@@ -58,6 +61,7 @@ mod write;
 pub use blob::{BlobOutcome, blob_hash};
 pub use config::StoreConfig;
 pub use error::{Corruption, DatabaseError, StoreError};
+pub use moderation::{Ban, Moderation};
 pub use query::{Records, StoredRecord};
 pub use store::{DATABASE_FILE, KindStats, Store, StoreStats};
 pub use transfer::ImportReport;

@@ -193,6 +193,7 @@ impl Store {
         txn.open_table(BY_AUTHOR_KIND)?;
         txn.open_table(KIND_STATS)?;
         txn.open_table(BLOBS)?;
+        crate::moderation::create_tables(&txn)?;
         txn.commit()?;
         Ok(())
     }
