@@ -6,6 +6,7 @@
 //! start with mode 0600. Settings come from the defaults, then the TOML file
 //! given with `--config` (or `$MOSAIC_SERVER_CONFIG`), then the flags.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -171,12 +172,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Status> {
         if let Some(dht) = dht {
             tokio::spawn(start_dht(dht, server.dht_slot(), public_url, publisher_key));
         }
-        println!(
+        // Standard output may be a pipe that nobody reads any more: the
+        // server goes on regardless. "listening on" comes last, so that a
+        // script can wait for it.
+        let mut out = std::io::stdout();
+        let _ = writeln!(
+            out,
             "mosaic server {}",
             server.public_key().to_server_printable()
         );
-        println!("listening on {}", server.url());
-        println!("data in {}", data.display());
+        let _ = writeln!(out, "data in {}", data.display());
+        let _ = writeln!(out, "listening on {}", server.url());
+        let _ = out.flush();
         server.run(shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
@@ -209,10 +216,10 @@ async fn start_dht(config: DhtConfig, slot: DhtSlot, public_url: Option<String>,
     };
     match dht.publish_server(&key, &bootstrap).await {
         Ok(report) => {
-            eprintln!(
-                "published the server bootstrap (seq {}, stored at {} nodes)",
-                report.seq(),
-                report.stored_at
+            tracing::info!(
+                seq = report.seq(),
+                stored_at = report.stored_at,
+                "published the server bootstrap"
             );
             match Republisher::spawn(dht, vec![report.item], RepublishConfig::default()) {
                 // The republisher stops when its handle is dropped: keep it
