@@ -60,9 +60,16 @@ impl Default for ConnectionConfig {
     }
 }
 
+/// Bytes read from the socket at a time. The WebSocket layer allocates and
+/// zero-fills this much per connection as soon as the connection opens
+/// (128 KiB by default, which would be most of an idle connection's memory).
+/// A larger message is still read whole, in several reads.
+const READ_BUFFER: usize = 8 * 1024;
+
 impl ConnectionConfig {
     pub(crate) fn websocket_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
             .max_message_size(Some(self.max_message_len))
             .max_frame_size(Some(self.max_message_len))
     }
@@ -375,5 +382,96 @@ impl Receiver {
     /// A sender for this connection.
     pub fn sender(&self) -> &Sender {
         &self.sender
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    fn info() -> ConnectionInfo {
+        ConnectionInfo {
+            peer: SocketAddr::from(([127, 0, 0, 1], 1)),
+            version: 0,
+            features: Vec::new(),
+            client_key: None,
+            server_key: None,
+        }
+    }
+
+    /// A connected client and server over an in-memory pipe.
+    async fn pair(config: &ConnectionConfig) -> (Connection, Connection) {
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let client = WebSocketStream::from_raw_socket(
+            Box::new(a) as BoxedIo,
+            Role::Client,
+            Some(config.websocket_config()),
+        )
+        .await;
+        let server = WebSocketStream::from_raw_socket(
+            Box::new(b) as BoxedIo,
+            Role::Server,
+            Some(config.websocket_config()),
+        )
+        .await;
+        (
+            Connection::new(client, Side::Client, config, info()),
+            Connection::new(server, Side::Server, config, info()),
+        )
+    }
+
+    #[tokio::test]
+    async fn messages_many_times_the_read_buffer_arrive_whole() {
+        let config = ConnectionConfig::default();
+        let (client, mut server) = pair(&config).await;
+        let data: Vec<u8> = (0..MAX_MESSAGE_LEN - 40).map(|i| (i % 251) as u8).collect();
+        assert!(data.len() > 100 * READ_BUFFER);
+        let hash = mosaic_core::blob_hash(&data);
+        let big = Message::BlobSubmission {
+            hash,
+            data: data.clone(),
+        };
+        client.send(&big).await.unwrap();
+        client
+            .send(&Message::BlobGet { hash: [4; 32] })
+            .await
+            .unwrap();
+        let first = server.recv().await.unwrap().unwrap();
+        assert_eq!(first.bytes.len(), MAX_MESSAGE_LEN);
+        match first.message.unwrap() {
+            Message::BlobSubmission {
+                hash: got_hash,
+                data: got,
+            } => {
+                assert_eq!(got_hash, hash);
+                assert!(got == data, "the BLOB arrives intact");
+            }
+            other => panic!("expected the BLOB submission, got {other:?}"),
+        }
+        let second = server.recv().await.unwrap().unwrap();
+        assert!(matches!(
+            second.message,
+            Ok(Message::BlobGet { hash }) if hash == [4; 32]
+        ));
+    }
+
+    #[tokio::test]
+    async fn one_byte_over_the_limit_is_refused() {
+        let config = ConnectionConfig {
+            max_message_len: 3 * READ_BUFFER,
+            ..ConnectionConfig::default()
+        };
+        let (client, mut server) = pair(&config).await;
+        let data = vec![1; 3 * READ_BUFFER - 40 + 1];
+        let big = Message::BlobSubmission {
+            hash: mosaic_core::blob_hash(&data),
+            data,
+        };
+        client.send(&big).await.unwrap();
+        assert!(matches!(
+            server.recv().await,
+            Err(NetError::TooLarge { .. })
+        ));
     }
 }

@@ -3,14 +3,19 @@
 //!
 //! One task owns the write side of the store. While a batch is being made
 //! durable, new submissions queue up; the next batch takes all of them (up
-//! to `max_commit_batch`). A submitter hears ACCEPTED only once its record is
+//! to `max_commit_batch`). When fewer are queued than the last commit
+//! answered plus those that queued behind it, the batch waits briefly (half
+//! the last commit's time, at most 2 ms) for the rest: submitters that wait
+//! for each result then share one commit. A submitter hears ACCEPTED only once its record is
 //! durable (D-7), and subscribers see the record only then too.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use mosaic_core::Timestamp;
 use mosaic_store::{InsertOutcome, Store};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tracing::{debug, error};
 
 use crate::subscriptions::{Published, Registry};
@@ -23,6 +28,10 @@ pub(crate) enum CommitFailure {
     /// The server is shutting down.
     ShuttingDown,
 }
+
+/// The longest a batch waits for more submissions (see [`gather`]); never
+/// more than half of the last commit's time either.
+const MAX_LINGER: Duration = Duration::from_millis(2);
 
 struct Job {
     record: Published,
@@ -68,20 +77,59 @@ impl Committer {
     }
 }
 
+/// Makes a batch: `first`, what is queued, and, while fewer than
+/// `expected` are in hand, what arrives within `linger`; at most `max_batch`.
+///
+/// Submitters answered by the last commit are usually about to send their
+/// next record. Waiting for them briefly lets them share one commit, instead
+/// of the first to come back being committed alone while the others queue
+/// behind it (a batch of one, then a batch of the rest, and so on).
+async fn gather(
+    rx: &mut mpsc::Receiver<Job>,
+    first: Job,
+    expected: usize,
+    linger: Duration,
+    max_batch: usize,
+) -> Vec<Job> {
+    let mut jobs = vec![first];
+    take_queued(rx, &mut jobs, max_batch);
+    let deadline = Instant::now() + linger;
+    while jobs.len() < expected.min(max_batch) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(job)) => {
+                jobs.push(job);
+                take_queued(rx, &mut jobs, max_batch);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    jobs
+}
+
+/// Moves what is queued into `jobs`, up to `max_batch` in all.
+fn take_queued(rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>, max_batch: usize) {
+    while jobs.len() < max_batch {
+        match rx.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
 async fn run(
     mut rx: mpsc::Receiver<Job>,
     store: Arc<Store>,
     registry: Arc<Registry>,
     max_batch: usize,
 ) {
+    // Submitters answered by the last commit, and those that queued up
+    // while it was made durable.
+    let mut expected = 0;
+    let mut last_commit = Duration::ZERO;
     while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
+        let linger = (last_commit / 2).min(MAX_LINGER);
+        let jobs = gather(&mut rx, first, expected, linger, max_batch).await;
+        let started = Instant::now();
         let batch: Vec<(Published, Timestamp)> = jobs
             .iter()
             .map(|j| (j.record.clone(), j.received_at))
@@ -91,6 +139,8 @@ async fn run(
             store.insert_batch(batch.iter().map(|(r, t)| (r.as_ref(), *t)))
         })
         .await;
+        last_commit = started.elapsed();
+        expected = jobs.len() + rx.len();
         match result {
             Ok(Ok(outcomes)) => {
                 debug!(records = jobs.len(), "batch durable");
@@ -114,5 +164,98 @@ async fn run(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mosaic_core::{Kind, Nonce, OwnedRecord, RecordBuilder, SecretKey};
+
+    fn job(i: u64) -> (Job, oneshot::Receiver<Result<InsertOutcome, CommitFailure>>) {
+        let record: OwnedRecord = RecordBuilder::new(
+            Kind::MICROBLOG_ROOT,
+            Timestamp::from_nanos(1_700_000_000_000_000_000 + i).unwrap(),
+        )
+        .nonce(Nonce::from_key(&i.to_le_bytes()))
+        .payload(b"hello")
+        .build(&SecretKey::from_bytes(&[7; 32]))
+        .unwrap();
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            record: Arc::new(record),
+            received_at: Timestamp::ZERO,
+            reply,
+        };
+        (job, answer)
+    }
+
+    const LINGER: Duration = Duration::from_millis(10);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_waits_for_the_expected_submitters_within_the_linger() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let (first, _a) = job(0);
+        let (queued, _b) = job(1);
+        tx.send(queued).await.unwrap();
+        let late = tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for i in 2..5 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                let (j, answer) = job(i);
+                answers.push(answer);
+                tx.send(j).await.unwrap();
+            }
+            answers
+        });
+        let started = Instant::now();
+        let jobs = gather(&mut rx, first, 5, LINGER, 100).await;
+        assert_eq!(jobs.len(), 5, "the three late submitters join the batch");
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(3),
+            "no longer than needed"
+        );
+        let _answers = late.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_waits_no_longer_than_the_linger() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let (first, _a) = job(0);
+        let started = Instant::now();
+        let jobs = gather(&mut rx, first, 3, LINGER, 100).await;
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(started.elapsed(), LINGER);
+        drop(tx);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_submitter_does_not_wait() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let (first, _a) = job(0);
+        let started = Instant::now();
+        let jobs = gather(&mut rx, first, 1, LINGER, 100).await;
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        // Nor does a batch that already has what was expected.
+        let (first, _b) = job(1);
+        for i in 2..6 {
+            tx.send(job(i).0).await.unwrap();
+        }
+        let jobs = gather(&mut rx, first, 3, LINGER, 100).await;
+        assert_eq!(jobs.len(), 5);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_never_exceeds_the_maximum() {
+        let (tx, mut rx) = mpsc::channel(16);
+        for i in 1..10 {
+            tx.send(job(i).0).await.unwrap();
+        }
+        let jobs = gather(&mut rx, job(0).0, 20, LINGER, 4).await;
+        assert_eq!(jobs.len(), 4);
+        assert_eq!(rx.len(), 6, "the rest stay queued for the next batch");
     }
 }
