@@ -660,7 +660,10 @@ impl World {
             "--public-url",
             &url,
         ];
-        let proc = self.spawn(&format!("server{n}"), &args)?;
+        let mut command = self.command(&args);
+        // The publication of the server bootstrap is logged at info.
+        command.env("RUST_LOG", "mosaic=info,warn");
+        let proc = self.start(&format!("server{n}"), command)?;
         let p = &mut self.procs[proc];
         let line = p.wait_for(START_TIMEOUT, |stream, line| {
             stream == Stream::Out && line.starts_with("mosaic server ")
