@@ -642,7 +642,7 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<Status> {
             .map_err(|e| anyhow!("{}", explain(&e)))
             .context("cannot subscribe")?;
         if !args.json {
-            output::warn(format_args!(
+            status(format_args!(
                 "watching {} server(s); Ctrl-C stops",
                 subscription.servers().len()
             ));
@@ -705,6 +705,12 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<Status> {
     Ok(Status::Success)
 }
 
+/// A line about what `watch` is doing, on standard error.
+fn status(message: impl std::fmt::Display) {
+    // Nothing can be done when standard error is closed.
+    let _ = writeln!(std::io::stderr(), "mosaic: {message}");
+}
+
 /// Prints one `watch` event, flushed at once.
 fn show_event(json: bool, event: &WatchEvent) -> anyhow::Result<()> {
     let mut out = output::stdout();
@@ -715,10 +721,10 @@ fn show_event(json: bool, event: &WatchEvent) -> anyhow::Result<()> {
         match event {
             WatchEvent::Record(r) => print_record(&mut out, r, 0)?,
             WatchEvent::Subscribed { server } => {
-                output::warn(format_args!("subscribed on {server}"));
+                status(format_args!("subscribed on {server}"));
             }
             WatchEvent::CaughtUp { server } => {
-                output::warn(format_args!("{server} sent what it stored; now live"));
+                status(format_args!("{server} sent what it stored; now live"));
             }
             WatchEvent::Disconnected { server, error } => {
                 output::warn(format_args!("lost {server} ({error}); will retry"));

@@ -438,7 +438,7 @@ pub struct InitArgs {
     /// for the profile, the key schedule and the bootstrap.
     #[arg(long)]
     subkey: bool,
-    /// A server to use, as [USAGE:]SERVER, most preferred first. SERVER is
+    /// A server to use: SERVER, or USAGE:SERVER; most preferred first. SERVER is
     /// mosrv0... (found through its server bootstrap in the DHT), optionally
     /// followed by @ADDRESS (ws://host:port/, wss://... or mosaicwss://...)
     /// to connect there directly. USAGE is outbox, inbox or both (the

@@ -28,7 +28,7 @@ const PAGE: u16 = 500;
 #[derive(Debug, Args)]
 #[command(after_help = MIGRATE_AFTER_HELP)]
 pub struct MigrateArgs {
-    /// The new server: mosrv0...[@ADDRESS].
+    /// The new server: mosrv0..., or mosrv0...@ADDRESS.
     #[arg(long, value_name = "SERVER", value_parser = parse_server)]
     to: ServerRef,
     /// What the new server is used for: outbox, inbox or both.

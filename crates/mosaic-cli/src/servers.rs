@@ -200,7 +200,7 @@ pub struct ListArgs {
 /// Arguments of `servers add`.
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// The server: mosrv0...[@ADDRESS].
+    /// The server: mosrv0..., or mosrv0...@ADDRESS.
     #[arg(value_name = "SERVER", value_parser = parse_server)]
     server: ServerRef,
     /// What to use it for: outbox, inbox or both.
