@@ -440,3 +440,109 @@ pub fn print_outcomes(out: &mut impl Write, outcomes: &[OutcomeJson]) -> anyhow:
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mosaic_client::{ConnectAttempt, ServerId};
+    use mosaic_core::ServerUsage;
+
+    fn key(n: u8) -> PublicKey {
+        SecretKey::from_bytes(&[n; 32]).public()
+    }
+
+    #[test]
+    fn answers_are_checked_and_explained() {
+        let (user, a, b) = (key(1), key(2), key(3));
+        let timeout = || ServerOutcome::Failed {
+            error: ClientError::Timeout {
+                server: ServerId::Key(a),
+            },
+            records: 0,
+        };
+        let error = check_answers(&user, &[(a, timeout())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("none of") && error.contains("did not answer in time"),
+            "{error}"
+        );
+        let complete = ServerOutcome::Complete { records: 2 };
+        assert!(check_answers(&user, &[(a, timeout()), (b, complete)]).is_ok());
+
+        let unknown = user_error(&user, ClientError::NoUserBootstrap { user });
+        assert!(
+            unknown.to_string().starts_with("unknown user mopub0"),
+            "{unknown}"
+        );
+        let unreachable = ClientError::Unreachable {
+            server: ServerId::Key(a),
+            attempts: vec![ConnectAttempt {
+                address: "ws://127.0.0.1:9/".into(),
+                problem: ConnectProblem::KeyNotProven,
+            }],
+        };
+        let text = explain(&unreachable);
+        assert!(
+            text.contains("ws://127.0.0.1:9/: the server could not prove its key"),
+            "{text}"
+        );
+        let nowhere = ClientError::Unreachable {
+            server: ServerId::Key(a),
+            attempts: Vec::new(),
+        };
+        assert!(explain(&nowhere).contains("no address known"));
+    }
+
+    #[test]
+    fn own_servers_need_no_dht() {
+        let dir = std::env::temp_dir().join(format!("mosaic-cli-connect-{}", std::process::id()));
+        let home = Home::at(dir.clone());
+        let me = key(1);
+        let server = crate::servers::parse_server(&format!(
+            "{}@ws://127.0.0.1:9/",
+            key(2).to_server_printable()
+        ))
+        .unwrap();
+        let mut config = Config::new(me);
+        config.servers = vec![crate::servers::ServerChoice {
+            server: server.clone(),
+            usage: ServerUsage::OUTBOX,
+        }];
+        // A DHT that cannot answer: nothing below may need it.
+        let net = NetArgs {
+            dht: DhtArgs {
+                bootstrap: vec!["127.0.0.1:9".into()],
+            },
+            tls_ca: None,
+        };
+        let session = Session::open(&home, Some(&config), &net, None).unwrap();
+        let runtime = dht::runtime().unwrap();
+        let directory = session.directory.clone();
+        let (mine, addresses) = runtime.block_on(async {
+            (
+                directory.user_bootstrap(&me).await.unwrap(),
+                directory.server_addresses(&server.key).await.unwrap(),
+            )
+        });
+        assert_eq!(mine, config.bootstrap().unwrap());
+        assert_eq!(addresses, Some(vec![server.address.clone().unwrap()]));
+        assert!(directory.resolver.get().is_none(), "the DHT was started");
+        assert!(!session.forget_user(&key(5)));
+        // A trusted CA file that does not exist is a clear error.
+        let missing = NetArgs {
+            tls_ca: Some(dir.join("no-such.pem")),
+            ..net
+        };
+        let error = Session::open(&home, Some(&config), &missing, None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("cannot read the TLS certificates"),
+            "{error}"
+        );
+        drop(session);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
