@@ -1,7 +1,8 @@
 //! `cargo xtask ci`: every check CI runs, in order, stopping at the first failure.
 //!
 //! The steps are formatting, clippy with warnings denied, the tests, the docs
-//! with warnings denied, the interoperability vectors, and a quick benchmark.
+//! with warnings denied, the interoperability vectors, the end-to-end run and
+//! a quick benchmark.
 //! `.ci/run` calls this and nothing else, so running it locally is running CI.
 
 use std::ffi::OsString;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use crate::{bench, cargo, interop, project_root};
+use crate::{bench, cargo, e2e, interop, project_root};
 
 /// Arguments of `cargo xtask ci`.
 #[derive(clap::Args)]
@@ -38,18 +39,21 @@ pub enum Step {
     Doc,
     /// `cargo xtask interop`, run in this process.
     Interop,
+    /// `cargo xtask e2e` on the debug build, run in this process.
+    E2e,
     /// `cargo xtask bench core --quick`, skipped while that bench does not exist.
     Bench,
 }
 
 impl Step {
     /// Every step, in the order they run.
-    const ALL: [Step; 6] = [
+    const ALL: [Step; 7] = [
         Step::Fmt,
         Step::Clippy,
         Step::Test,
         Step::Doc,
         Step::Interop,
+        Step::E2e,
         Step::Bench,
     ];
 
@@ -61,6 +65,7 @@ impl Step {
             Step::Test => "test",
             Step::Doc => "doc",
             Step::Interop => "interop",
+            Step::E2e => "e2e",
             Step::Bench => "bench",
         }
     }
@@ -73,6 +78,7 @@ impl Step {
             Step::Test => "cargo test --workspace -j2",
             Step::Doc => "RUSTDOCFLAGS='-D warnings' cargo doc --workspace --no-deps -j2",
             Step::Interop => "cargo xtask interop",
+            Step::E2e => "cargo xtask e2e --debug (cargo build -j2)",
             Step::Bench => "cargo xtask bench core --quick",
         }
     }
@@ -161,6 +167,11 @@ fn run_step(step: Step) -> Result<Outcome> {
             )
         }
         Step::Interop => interop_step(),
+        Step::E2e => Ok(match e2e::run_ci() {
+            Ok(code) if code == ExitCode::SUCCESS => Outcome::Passed,
+            Ok(_) => Outcome::Failed("some end-to-end steps failed (listed above)".to_owned()),
+            Err(e) => Outcome::Failed(format!("{e:#}")),
+        }),
         Step::Bench => match bench::one(bench::Target::Core, true) {
             Ok(bench::Outcome::Ran) => Ok(Outcome::Passed),
             Ok(bench::Outcome::NotBuilt) => Ok(Outcome::Skipped(

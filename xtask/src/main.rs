@@ -1,6 +1,6 @@
 //! Project automation, reached as `cargo xtask ...` (see `.cargo/config.toml`).
 //!
-//! One module per command: `ci`, `bench`, `interop`. The tidy checks in
+//! One module per command: `ci`, `bench`, `interop`, `e2e`. The tidy checks in
 //! `tidy.rs` are ordinary tests, so `cargo test` runs them.
 
 use std::ffi::OsString;
@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod ci;
+mod e2e;
 mod interop;
 #[cfg(test)]
 mod tidy;
@@ -31,6 +32,8 @@ enum Command {
     Bench(bench::Args),
     /// Check every interoperability vector in ../shared/vectors (or $MOSAIC_VECTORS).
     Interop(interop::Args),
+    /// Build `mosaic` and run the whole system end to end on loopback: a DHT testnet, three servers, two users.
+    E2e(e2e::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Command::Ci(args) => ci::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Interop(args) => interop::run(args),
+        Command::E2e(args) => e2e::run(args),
     };
     match result {
         Ok(code) => code,

@@ -7,14 +7,22 @@
 //! output (`mosaic record inspect r | head`) counts as success.
 
 mod admin;
+mod backup;
 mod bootstrap;
+mod connect;
 mod dht;
+mod feed;
+mod identity;
 mod input;
 mod key;
 mod logging;
+mod migrate;
 mod output;
+mod post;
+mod profile;
 mod record;
 mod serve;
+mod servers;
 mod store;
 
 use std::io::{self, Write};
@@ -78,6 +86,32 @@ enum Command {
     /// Administer a server: the allow-list of served users, bans, removals.
     #[command(subcommand, arg_required_else_help = true)]
     Admin(admin::AdminCommand),
+    /// Create (or import) your identity, choose servers, publish the bootstrap.
+    Init(identity::InitArgs),
+    /// Set or show a profile.
+    #[command(subcommand, arg_required_else_help = true)]
+    Profile(profile::ProfileCommand),
+    /// Publish a post.
+    Post(post::PostArgs),
+    /// Reply to a record.
+    Reply(post::ReplyArgs),
+    /// Read users' recent records, newest first.
+    Feed(feed::FeedArgs),
+    /// Show a record and its replies.
+    Thread(feed::ThreadArgs),
+    /// Print users' records live as they are published.
+    Watch(feed::WatchArgs),
+    /// Show the records others sent to you (replies, mentions).
+    Inbox(feed::InboxArgs),
+    /// List, add and remove your servers; publish your bootstrap again.
+    #[command(subcommand, arg_required_else_help = true)]
+    Servers(servers::ServersCommand),
+    /// Copy all your records to a new server and make it your first outbox.
+    Migrate(migrate::MigrateArgs),
+    /// Write your keys, configuration and records to one file.
+    Backup(backup::BackupArgs),
+    /// Restore a backup and publish it again.
+    Restore(backup::RestoreArgs),
 }
 
 /// What a command found, when it ran to the end.
@@ -98,6 +132,18 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Bootstrap(command) => bootstrap::run(command),
         Command::Dht(command) => dht::run(command),
         Command::Admin(command) => admin::run(command),
+        Command::Init(args) => identity::init(args),
+        Command::Profile(command) => profile::run(command),
+        Command::Post(args) => post::post(args),
+        Command::Reply(args) => post::reply(args),
+        Command::Feed(args) => feed::feed(args),
+        Command::Thread(args) => feed::thread(args),
+        Command::Watch(args) => feed::watch(args),
+        Command::Inbox(args) => feed::inbox(args),
+        Command::Servers(command) => servers::run(command),
+        Command::Migrate(args) => migrate::run(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
     }
 }
 

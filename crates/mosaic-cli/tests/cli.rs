@@ -1207,3 +1207,6 @@ mod serve {
         .fails(2, "no store in");
     }
 }
+
+#[path = "cli/people.rs"]
+mod people;
