@@ -153,7 +153,12 @@ const STEPS: usize = 16;
 fn scenario(bin: &Path, keep: bool, build_time: Duration) -> Result<ExitCode> {
     let started = Instant::now();
     let bin = std::path::absolute(bin).unwrap_or_else(|_| bin.to_path_buf());
-    let dir = std::env::temp_dir().join(format!("mosaic-e2e-{}", std::process::id()));
+    // Unique per run, even for runs started at once on one machine.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("mosaic-e2e-{}-{nanos}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut world = World {

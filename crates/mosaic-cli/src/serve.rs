@@ -167,7 +167,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Status> {
     let dht = (!args.no_dht).then(|| args.dht.config());
     let public_url = config.public_url.clone();
     let publisher_key = key.clone();
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let server = Server::bind(config, key, store, tls).await?;
         if let Some(dht) = dht {
             tokio::spawn(start_dht(dht, server.dht_slot(), public_url, publisher_key));
@@ -186,7 +186,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Status> {
         let _ = out.flush();
         server.run(shutdown_signal()).await?;
         anyhow::Ok(())
-    })?;
+    });
+    // Background work (the DHT node, the republisher, lookups in flight) must
+    // not keep the process alive once the server has stopped.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    result?;
     Ok(Status::Success)
 }
 
@@ -203,6 +207,7 @@ async fn start_dht(config: DhtConfig, slot: DhtSlot, public_url: Option<String>,
         Err(_) => return,
     };
     slot.set(Resolver::new(dht.clone()));
+    drop(slot);
     let Some(url) = public_url else { return };
     let bootstrap = match Url::parse(&url)
         .map_err(anyhow::Error::from)

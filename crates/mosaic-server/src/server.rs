@@ -43,7 +43,7 @@ pub(crate) struct Shared {
     pub(crate) next_id: AtomicU64,
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Answers DHT Lookups (D-9) once a DHT node is running.
-    pub(crate) dht: OnceLock<mosaic_dht::Resolver>,
+    pub(crate) dht: Arc<OnceLock<mosaic_dht::Resolver>>,
 }
 
 impl Shared {
@@ -171,7 +171,7 @@ impl Server {
             per_ip: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutdown,
-            dht: OnceLock::new(),
+            dht: Arc::new(OnceLock::new()),
         });
         Ok(Server {
             shared,
@@ -191,7 +191,7 @@ impl Server {
     /// A handle to give the server its DHT resolver later, when the DHT node
     /// has started in the background.
     pub fn dht_slot(&self) -> DhtSlot {
-        DhtSlot(self.shared.clone())
+        DhtSlot(self.shared.dht.clone())
     }
 
     /// The address actually bound (useful with port 0).
@@ -298,14 +298,16 @@ impl Server {
     }
 }
 
-/// Gives a running server its DHT resolver (see [`Server::dht_slot`]).
+/// Gives a running server its DHT resolver (see [`Server::dht_slot`]). It
+/// holds nothing else of the server, so keeping it does not keep the server
+/// alive.
 #[derive(Clone)]
-pub struct DhtSlot(Arc<Shared>);
+pub struct DhtSlot(Arc<OnceLock<mosaic_dht::Resolver>>);
 
 impl DhtSlot {
     /// Answers DHT Lookups through `resolver` from now on.
     pub fn set(&self, resolver: mosaic_dht::Resolver) {
-        let _ = self.0.dht.set(resolver);
+        let _ = self.0.set(resolver);
     }
 }
 
