@@ -533,6 +533,9 @@ impl Drop for Proc {
 fn tail(path: &Path) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
+    if lines.is_empty() {
+        return " (empty)".to_owned();
+    }
     let start = lines.len().saturating_sub(8);
     lines
         .get(start..)
