@@ -1,5 +1,6 @@
-//! The `mosaic` command: keys, records and a server today; posting and
-//! reading as the crates below it land.
+//! The `mosaic` command: for people (identity, posting, reading, servers,
+//! migration, backups), for operators (`serve`, `store`, `admin`), and tools
+//! (keys, records, bootstraps, a private DHT).
 //!
 //! This file is glue: it parses the command line, hands each command group to
 //! its module (`key.rs`, `record/`, `serve.rs`), and turns the outcome into an exit code.
