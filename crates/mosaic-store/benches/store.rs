@@ -1,17 +1,24 @@
 //! `cargo xtask bench store`: the store's figures, measured in one run.
 //!
-//! - bulk import with all indexes (records already validated, in batches of
-//!   `StoreConfig::import_batch`) against the same bytes in a bare table
-//!   with no index, in the same batches;
+//! - bulk import with all indexes (records already validated, in the
+//!   batches `Store::import` commits: `StoreConfig::import_batch` records or
+//!   `import_batch_bytes`) against the same bytes in a bare table with no
+//!   index, in the same batches and the same durable transactions. The two
+//!   take turns batch by batch, so that both run under the same load on a
+//!   shared machine;
 //! - import from an export stream, with full re-validation;
 //! - durable batched inserts into the filled store (batches of 1 and 1,000);
 //! - query latency p50/p99 on the filled store, warm: author + limit 500,
 //!   kind + since, tag;
-//! - bytes on disk per record.
+//! - bytes on disk per record, both files measured closed.
+//!
+//! The load average is printed next to the figures: the machine may be
+//! shared, and the figures move with its load.
 //!
 //! 1,000,000 records (about 50 s of signing on the first run; the dataset
 //! is cached under the target directory and reused), or 20,000 with
-//! `MOSAIC_BENCH_QUICK=1`.
+//! `MOSAIC_BENCH_QUICK=1`. `MOSAIC_BENCH_IMPORT_BATCH=<records>` replaces
+//! the default import batch, for both sides.
 
 #[path = "../tests/store/common.rs"]
 mod common;
@@ -25,7 +32,7 @@ use mosaic_core::{
     DuplicateHandling, FilterBuilder, Kind, Nonce, OwnedFilter, OwnedRecord, OwnedTag, PublicKey,
     RecordBuilder, Reference, SecretKey, Timestamp,
 };
-use mosaic_store::{Store, StoreConfig};
+use mosaic_store::{DATABASE_FILE, Store, StoreConfig};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use redb::{Database, Durability, ReadableDatabase, ReadableTableMetadata, TableDefinition};
@@ -218,23 +225,38 @@ fn rate(n: usize, took: Duration) -> f64 {
     n as f64 / took.as_secs_f64()
 }
 
-fn bare_import(records: &[OwnedRecord], received: Timestamp) -> (f64, u64) {
-    let dir = TempDir::new("bench-bare");
-    let path = dir.path().join("bare.redb");
-    let db = Database::builder()
-        .set_cache_size(StoreConfig::default().cache_bytes)
-        .create(&path)
-        .expect("bare database");
-    let started = Instant::now();
-    for chunk in records.chunks(StoreConfig::default().import_batch) {
-        let mut txn = db.begin_write().expect("begin");
+/// The bare table: the same bytes the store writes into `records` (a
+/// received time, then the record), under the same keys, with no index.
+struct Bare {
+    _dir: TempDir,
+    path: PathBuf,
+    db: Database,
+}
+
+impl Bare {
+    fn new() -> Bare {
+        let dir = TempDir::new("bench-bare");
+        let path = dir.path().join("bare.redb");
+        let db = Database::builder()
+            .set_cache_size(StoreConfig::default().cache_bytes)
+            .create(&path)
+            .expect("bare database");
+        Bare {
+            _dir: dir,
+            path,
+            db,
+        }
+    }
+
+    /// One durable transaction, as the store commits one.
+    fn insert(&self, chunk: &[OwnedRecord], received: Timestamp) {
+        let mut txn = self.db.begin_write().expect("begin");
         txn.set_durability(Durability::Immediate)
             .expect("durability");
         txn.set_quick_repair(StoreConfig::default().quick_repair);
         {
             let mut table = txn.open_table(BARE).expect("table");
             for r in chunk {
-                // The same value the store writes: a received time, then the bytes.
                 let mut value = Vec::with_capacity(r.len() + 10);
                 value.extend_from_slice(&received.as_nanos().to_le_bytes());
                 value.extend_from_slice(r.as_bytes());
@@ -245,14 +267,57 @@ fn bare_import(records: &[OwnedRecord], received: Timestamp) -> (f64, u64) {
         }
         txn.commit().expect("commit");
     }
-    let took = started.elapsed();
-    let txn = db.begin_read().expect("read");
-    let len = txn.open_table(BARE).expect("table").len().expect("len");
-    assert_eq!(len as usize, records.len());
-    drop(txn);
+
+    /// Checks that it holds `n` records, closes it and returns its size
+    /// closed and compacted.
+    fn close(self, n: usize) -> (u64, u64) {
+        let txn = self.db.begin_read().expect("read");
+        let len = txn.open_table(BARE).expect("table").len().expect("len");
+        assert_eq!(len as usize, n);
+        drop(txn);
+        drop(self.db);
+        sizes_on_disk(&self.path)
+    }
+}
+
+/// The size of a closed database file, then its size once compacted (the
+/// space freed by earlier transactions given back).
+fn sizes_on_disk(path: &std::path::Path) -> (u64, u64) {
+    let size = || std::fs::metadata(path).map_or(0, |m| m.len());
+    let closed = size();
+    let mut db = Database::open(path).expect("reopen");
+    while db.compact().expect("compact") {}
     drop(db);
-    let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
-    (rate(records.len(), took), bytes)
+    (closed, size())
+}
+
+/// The batches `Store::import` commits: `import_batch` records, or fewer
+/// when they reach `import_batch_bytes`.
+fn import_batches<'r>(records: &'r [OwnedRecord], config: &StoreConfig) -> Vec<&'r [OwnedRecord]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, r) in records.iter().enumerate() {
+        bytes += r.len() as u64;
+        if i + 1 - start >= config.import_batch.max(1) || bytes >= config.import_batch_bytes {
+            batches.push(&records[start..=i]);
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    if start < records.len() {
+        batches.push(&records[start..]);
+    }
+    batches
+}
+
+/// The load average of the machine, where the system tells it.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| {
+            let parts: Vec<&str> = l.split_whitespace().take(3).collect();
+            (parts.len() == 3).then(|| parts.join(" "))
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn percentiles(mut samples: Vec<Duration>) -> (f64, f64, f64) {
@@ -311,33 +376,51 @@ fn main() {
     );
     let received = Timestamp::from_nanos(START + 2 * n as u64 * SPACING).expect("in range");
 
-    // Bulk import: bare table, then the store with every index.
-    let (bare_rate, bare_bytes) = bare_import(records, received);
-    println!(
-        "bulk import, bare redb table (no index):  {bare_rate:>10.0} records/s   {:.0} bytes/record on disk",
-        bare_bytes as f64 / n as f64
-    );
-    let dir = TempDir::new("bench-store");
-    let store = Store::open(dir.path(), StoreConfig::default()).expect("store");
-    let started = Instant::now();
-    for chunk in records.chunks(StoreConfig::default().import_batch) {
-        store
-            .insert_batch(chunk.iter().map(|r| (r, received)))
-            .expect("insert");
+    // Bulk import: the bare table and the store take the same batches, in
+    // the same durable transactions, in turn (the store first in every
+    // other batch), so that both see the same load on a shared machine.
+    let mut config = StoreConfig::default();
+    if let Some(batch) = std::env::var("MOSAIC_BENCH_IMPORT_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.import_batch = batch;
     }
-    let import_rate = rate(n, started.elapsed());
-    let stats = store.stats().expect("stats");
+    let batches = import_batches(records, &config);
+    let bare = Bare::new();
+    let dir = TempDir::new("bench-store");
+    let store = Store::open(dir.path(), config.clone()).expect("store");
     println!(
-        "bulk import, store with all indexes:      {import_rate:>10.0} records/s   ratio to bare {:.2} (target >= 0.5)",
-        import_rate / bare_rate
+        "bulk import: {} batches of up to {} records or {} MiB, load average {}",
+        batches.len(),
+        config.import_batch,
+        config.import_batch_bytes >> 20,
+        load()
     );
+    let (mut bare_time, mut store_time) = (Duration::ZERO, Duration::ZERO);
+    for (i, batch) in batches.iter().enumerate() {
+        for turn in 0..2 {
+            let started = Instant::now();
+            if (turn + i) % 2 == 0 {
+                bare.insert(batch, received);
+                bare_time += started.elapsed();
+            } else {
+                store
+                    .insert_batch(batch.iter().map(|r| (r, received)))
+                    .expect("insert");
+                store_time += started.elapsed();
+            }
+        }
+    }
+    let bare_rate = rate(n, bare_time);
+    let import_rate = rate(n, store_time);
+    println!("bulk import, bare redb table (no index):  {bare_rate:>10.0} records/s");
     println!(
-        "bytes on disk per record: {:.0} (file {} bytes for {} records stored; bare table {:.0})",
-        stats.file_bytes as f64 / stats.records as f64,
-        stats.file_bytes,
-        stats.records,
-        bare_bytes as f64 / n as f64
+        "bulk import, store with all indexes:      {import_rate:>10.0} records/s   ratio to bare {:.2} (target >= 0.5), load average {}",
+        import_rate / bare_rate,
+        load()
     );
+    let (bare_closed, bare_compacted) = bare.close(n);
 
     // Import of an export stream, with full validation, into a fresh store.
     {
@@ -444,4 +527,16 @@ fn main() {
         author_p99,
         if author_p99 < 10.0 { "met" } else { "MISSED" }
     );
+    // Bytes on disk, measured last: compaction changes the file.
+    let stored = store.stats().expect("stats").records;
+    drop(store);
+    let (closed, compacted) = sizes_on_disk(&dir.path().join(DATABASE_FILE));
+    println!(
+        "bytes on disk per record, closed / compacted: store {:.0} / {:.0} ({stored} records), bare table {:.0} / {:.0}",
+        closed as f64 / stored as f64,
+        compacted as f64 / stored as f64,
+        bare_closed as f64 / n as f64,
+        bare_compacted as f64 / n as f64
+    );
+    println!("load average at the end: {}", load());
 }

@@ -99,32 +99,32 @@ pub enum StoreError {
 #[non_exhaustive]
 pub enum Corruption {
     /// A stored record's bytes fail the layout checks.
-    #[error("the stored record {id:?} is malformed: {error}")]
+    #[error(
+        "the stored record whose id begins with {} is malformed: {error}",
+        hex(id_prefix)
+    )]
     Record {
-        /// The record's key.
-        id: Id,
+        /// The record's key: the first 16 bytes of its id.
+        id_prefix: [u8; 16],
         /// What the layout check found.
         error: RecordError,
     },
     /// A stored record's metadata (received-at time) does not decode.
-    #[error("the metadata of the stored record {id:?} does not decode")]
+    #[error(
+        "the metadata of the stored record whose id begins with {} does not decode",
+        hex(id_prefix)
+    )]
     RecordMeta {
-        /// The record's key.
-        id: Id,
+        /// The record's key: the first 16 bytes of its id.
+        id_prefix: [u8; 16],
     },
-    /// A record is stored under a key that is not its id.
-    #[error("the record stored under {key:?} has the id {id:?}")]
+    /// A record is stored under a key that is not the start of its id.
+    #[error("the record stored under {} has the id {id:?}", hex(key))]
     RecordKey {
         /// The key it is stored under.
-        key: Id,
+        key: [u8; 16],
         /// The id its bytes carry.
         id: Id,
-    },
-    /// A key in a table does not end with a record id (its first bit is set).
-    #[error("a key in table {table} does not end with a record id")]
-    IndexKey {
-        /// The table.
-        table: &'static str,
     },
     /// A block of index entries does not hold a whole number of entries.
     #[error("a block in table {table} is malformed")]
@@ -132,13 +132,19 @@ pub enum Corruption {
         /// The table.
         table: &'static str,
     },
-    /// An index entry names a record that is not stored.
-    #[error("table {table} names the record {id:?}, which is not stored")]
+    /// An index entry names a record that is not stored. Index entries keep
+    /// only the start of an id; a record whose id begins with `id_prefix`
+    /// is missing.
+    #[error(
+        "table {table} names a record whose id begins with {}, which is not stored",
+        hex(id_prefix)
+    )]
     DanglingIndex {
         /// The index table.
         table: &'static str,
-        /// The missing record.
-        id: Id,
+        /// The first 16 bytes of the missing record's id: its timestamp
+        /// (big-endian) and the first 8 bytes of its hash.
+        id_prefix: [u8; 16],
     },
     /// An entry of the `meta` table (such as the format version) does not
     /// decode.

@@ -3,11 +3,16 @@
 //! `docs/STORE.md` describes the same layout in prose; keep the two in step,
 //! and bump [`FORMAT_VERSION`] on any change to what is written.
 //!
-//! Every index entry is a prefix and the 48-byte record id (its "flat
-//! key"), and ids begin with the big-endian timestamp, so within one prefix
-//! the entries sort by (timestamp, id): a reverse scan yields records newest
-//! first (D-5), and `since`/`until` become the bounds of the scan. The index
-//! tables store these entries in blocks (`postings.rs`).
+//! Records are named by their 16-byte short id: the first 16 bytes of the
+//! record id, that is its timestamp (big-endian) and the first 8 bytes of
+//! its hash. The `records` table is keyed by it, and every index entry holds
+//! it. A short id names at most one stored record: a second record sharing
+//! one (which takes a deliberate 64-bit hash collision within one
+//! nanosecond, something only the author of both can produce) is refused as
+//! a duplicate. Short ids sort like ids, by timestamp first, so within one
+//! index prefix a reverse scan yields records newest first (D-5) and
+//! `since`/`until` become the bounds of the scan. The index tables store
+//! their entries in blocks (`postings.rs`).
 
 use mosaic_core::{Id, Kind, Record, Tag, Timestamp};
 use redb::TableDefinition;
@@ -18,42 +23,52 @@ use crate::postings::BlockTable;
 
 /// The version of this layout, recorded in the `meta` table under
 /// [`META_FORMAT_VERSION`]. A store of another version is refused.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+///
+/// Version 1 keyed records and index entries by the whole id; version 2 by
+/// the short id.
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 /// The `meta` entry holding the format version.
 pub(crate) const META_FORMAT_VERSION: &str = "format_version";
 
-/// Length of a record id.
-pub(crate) const ID_LEN: usize = 48;
+/// Length of a short id: the timestamp (8) and 8 bytes of the hash.
+pub(crate) const SHORT_LEN: usize = 16;
+/// A record's short id, the first [`SHORT_LEN`] bytes of its id.
+pub(crate) type ShortId = [u8; SHORT_LEN];
 /// How many bytes of a tag's value its index key keeps (with the 2-byte
 /// type, 22 bytes in all).
 pub(crate) const TAG_VALUE_PREFIX: usize = 20;
+/// Length of the `by_author_kind` prefix: author (32) and kind (8).
+pub(crate) const AUTHOR_KIND_PREFIX: usize = 40;
+/// Length of a `by_author_kind` entry: short id and nonce.
+pub(crate) const AUTHOR_KIND_ENTRY: usize = SHORT_LEN + 8;
 
 /// Named store-wide entries, postcard-encoded: the format version and the
 /// BLOB counts. (Moderation data has its own tables: `moderation.rs`.)
 pub(crate) const META: TableDefinition<'static, &'static str, &'static [u8]> =
     TableDefinition::new("meta");
-/// id (48) -> postcard([`RecordMeta`]) followed by the record's exact bytes.
-pub(crate) const RECORDS: TableDefinition<'static, &'static [u8; ID_LEN], &'static [u8]> =
+/// short id (16) -> postcard([`RecordMeta`]) followed by the record's exact
+/// bytes (which begin with its whole id).
+pub(crate) const RECORDS: TableDefinition<'static, &'static ShortId, &'static [u8]> =
     TableDefinition::new("records");
 /// The index tables hold blocks of entries (see `postings.rs`): the key is
-/// `prefix | lower bound (48)`, the value up to 32 entries in ascending
+/// `prefix | lower bound (16)`, the value up to 32 entries in ascending
 /// order. The entry layout of each index is its "flat key" below, less the
 /// prefix.
 ///
-/// signing key (32) | id (48); entries: id.
-pub(crate) const BY_SIGNER: BlockTable<80> = TableDefinition::new("by_signer");
-/// kind (8, big-endian) | id (48); entries: id.
-pub(crate) const BY_KIND: BlockTable<56> = TableDefinition::new("by_kind");
-/// tag type (2, big-endian) | value prefix (20, zero-padded) | id (48);
-/// entries: id.
-pub(crate) const BY_TAG: BlockTable<70> = TableDefinition::new("by_tag");
-/// author key (32) | kind (8, big-endian) | id (48) | nonce (8); entries:
-/// id and nonce. It answers author queries (one range per kind of the
-/// author), author and kind queries, and address lookups (an address is a
-/// nonce, a kind and an author; its records are those of the author and
-/// kind whose entry ends with its nonce).
-pub(crate) const BY_AUTHOR_KIND: BlockTable<88> = TableDefinition::new("by_author_kind");
+/// signing key (32) | short id (16); entries: short id.
+pub(crate) const BY_SIGNER: BlockTable<48> = TableDefinition::new("by_signer");
+/// kind (8, big-endian) | short id (16); entries: short id.
+pub(crate) const BY_KIND: BlockTable<24> = TableDefinition::new("by_kind");
+/// tag type (2, big-endian) | value prefix (20, zero-padded) | short id
+/// (16); entries: short id.
+pub(crate) const BY_TAG: BlockTable<38> = TableDefinition::new("by_tag");
+/// author key (32) | kind (8, big-endian) | short id (16) | nonce (8);
+/// entries: short id and nonce. It answers author queries (one range per
+/// kind of the author), author and kind queries, and address lookups (an
+/// address is a nonce, a kind and an author; its records are those of the
+/// author and kind whose entry ends with its nonce).
+pub(crate) const BY_AUTHOR_KIND: BlockTable<56> = TableDefinition::new("by_author_kind");
 /// kind (8, big-endian) -> postcard([`KindCounts`]).
 pub(crate) const KIND_STATS: TableDefinition<'static, &'static [u8; 8], &'static [u8]> =
     TableDefinition::new("kind_stats");
@@ -121,48 +136,36 @@ pub(crate) fn tag_prefixes(record: &Record) -> Vec<[u8; 2 + TAG_VALUE_PREFIX]> {
     prefixes
 }
 
-/// The id at byte `at` of an index key.
-pub(crate) fn id_at(key: &[u8], at: usize, table: &'static str) -> Result<Id, Corruption> {
-    let bytes: &[u8; ID_LEN] = key
-        .get(at..at + ID_LEN)
-        .and_then(|t| t.try_into().ok())
-        .ok_or(Corruption::IndexKey { table })?;
-    Id::from_bytes(bytes).map_err(|_| Corruption::IndexKey { table })
+/// The short id of a record id.
+pub(crate) fn short_id(id: &Id) -> ShortId {
+    concat(&[&id.as_bytes()[..SHORT_LEN]])
 }
 
-/// The id at the end of an index key.
-pub(crate) fn id_at_end(key: &[u8], table: &'static str) -> Result<Id, Corruption> {
-    let at = key
-        .len()
-        .checked_sub(ID_LEN)
-        .ok_or(Corruption::IndexKey { table })?;
-    id_at(key, at, table)
-}
-
-/// The `by_author_kind` entry of a record, as a flat key (prefix, id, nonce).
-pub(crate) fn author_kind_key(record: &Record) -> [u8; 96] {
+/// The `by_author_kind` entry of a record, as a flat key (prefix, short id,
+/// nonce).
+pub(crate) fn author_kind_key(record: &Record) -> [u8; AUTHOR_KIND_PREFIX + AUTHOR_KIND_ENTRY] {
     concat(&[
         record.author().as_bytes(),
         &record.kind().to_be_bytes(),
-        record.id().as_bytes(),
+        &short_id(&record.id()),
         &record.nonce().to_bytes(),
     ])
 }
 
-/// The lowest id at or after `since`.
-pub(crate) fn lowest_id(since: Option<Timestamp>) -> [u8; ID_LEN] {
-    let mut id = [0u8; ID_LEN];
+/// The lowest short id at or after `since`.
+pub(crate) fn lowest_short(since: Option<Timestamp>) -> ShortId {
+    let mut short = [0u8; SHORT_LEN];
     if let Some(t) = since {
-        id[..8].copy_from_slice(&t.to_be_bytes());
+        short[..8].copy_from_slice(&t.to_be_bytes());
     }
-    id
+    short
 }
 
-/// The highest id at or before `until`.
-pub(crate) fn highest_id(until: Option<Timestamp>) -> [u8; ID_LEN] {
-    let mut id = [0xff; ID_LEN];
-    id[..8].copy_from_slice(&until.unwrap_or(Timestamp::MAX).to_be_bytes());
-    id
+/// The highest short id at or before `until`.
+pub(crate) fn highest_short(until: Option<Timestamp>) -> ShortId {
+    let mut short = [0xff; SHORT_LEN];
+    short[..8].copy_from_slice(&until.unwrap_or(Timestamp::MAX).to_be_bytes());
+    short
 }
 
 /// Encodes a stored record: its metadata, then its exact bytes.
@@ -180,23 +183,24 @@ pub(crate) fn encode_record(record: &Record, received_at: Timestamp) -> Vec<u8> 
 }
 
 /// Decodes a stored record read back under `key`: the layout is checked
-/// (never the signature, which was checked before it was stored).
+/// (never the signature, which was checked before it was stored), and that
+/// the record's id begins with its key.
 pub(crate) fn decode_record<'a>(
-    key: &[u8; ID_LEN],
+    key: &ShortId,
     value: &'a [u8],
 ) -> Result<(&'a Record, Timestamp), Corruption> {
-    let key_id = Id::from_bytes(key).map_err(|_| Corruption::IndexKey {
-        table: names::RECORDS,
-    })?;
     let (meta, bytes) = postcard::take_from_bytes::<RecordMeta>(value)
-        .map_err(|_| Corruption::RecordMeta { id: key_id })?;
+        .map_err(|_| Corruption::RecordMeta { id_prefix: *key })?;
     let received_at = Timestamp::from_nanos(meta.received_at)
-        .map_err(|_| Corruption::RecordMeta { id: key_id })?;
-    let record = Record::danger_from_bytes_unverified(bytes)
-        .map_err(|error| Corruption::Record { id: key_id, error })?;
-    if record.id() != key_id {
+        .map_err(|_| Corruption::RecordMeta { id_prefix: *key })?;
+    let record =
+        Record::danger_from_bytes_unverified(bytes).map_err(|error| Corruption::Record {
+            id_prefix: *key,
+            error,
+        })?;
+    if short_id(&record.id()) != *key {
         return Err(Corruption::RecordKey {
-            key: key_id,
+            key: *key,
             id: record.id(),
         });
     }
@@ -245,7 +249,7 @@ mod tests {
         let at = Timestamp::from_nanos(123_456_789).unwrap();
         let value = encode_record(&r, at);
         assert!(value.ends_with(r.as_bytes()));
-        let (back, received) = decode_record(r.id().as_bytes(), &value).unwrap();
+        let (back, received) = decode_record(&short_id(&r.id()), &value).unwrap();
         assert_eq!(back.as_bytes(), r.as_bytes());
         assert_eq!(received, at);
     }
@@ -254,15 +258,15 @@ mod tests {
     fn damaged_records_are_errors() {
         let r = record(1_000);
         let value = encode_record(&r, Timestamp::ZERO);
-        let id = r.id();
+        let key = short_id(&r.id());
         // Cut short.
         assert!(matches!(
-            decode_record(id.as_bytes(), &value[..value.len() - 8]),
+            decode_record(&key, &value[..value.len() - 8]),
             Err(Corruption::Record { .. })
         ));
         // Metadata cut off entirely.
         assert!(matches!(
-            decode_record(id.as_bytes(), &[]),
+            decode_record(&key, &[]),
             Err(Corruption::RecordMeta { .. })
         ));
         // Metadata with a timestamp of 2^63 or more.
@@ -272,19 +276,19 @@ mod tests {
         .unwrap();
         bad.extend_from_slice(r.as_bytes());
         assert!(matches!(
-            decode_record(id.as_bytes(), &bad),
+            decode_record(&key, &bad),
             Err(Corruption::RecordMeta { .. })
         ));
         // Stored under another key.
         let other = record(2_000);
         assert!(matches!(
-            decode_record(other.id().as_bytes(), &value),
+            decode_record(&short_id(&other.id()), &value),
             Err(Corruption::RecordKey { .. })
         ));
-        // A key that is an address, not an id.
+        // A key that is no short id.
         assert!(matches!(
-            decode_record(&[0xff; 48], &value),
-            Err(Corruption::IndexKey { .. })
+            decode_record(&[0xff; 16], &value),
+            Err(Corruption::RecordKey { .. })
         ));
     }
 
@@ -302,28 +306,29 @@ mod tests {
     }
 
     #[test]
-    fn id_bounds_follow_timestamps() {
+    fn short_id_bounds_follow_timestamps() {
         let t = Timestamp::from_nanos(0x0102_0304_0506_0708).unwrap();
-        assert_eq!(&lowest_id(Some(t))[..8], &t.to_be_bytes());
-        assert!(lowest_id(Some(t))[8..].iter().all(|&b| b == 0));
-        assert_eq!(&highest_id(Some(t))[..8], &t.to_be_bytes());
-        assert!(highest_id(Some(t))[8..].iter().all(|&b| b == 0xff));
-        assert_eq!(lowest_id(None), [0u8; 48]);
-        assert_eq!(&highest_id(None)[..8], &Timestamp::MAX.to_be_bytes());
+        assert_eq!(&lowest_short(Some(t))[..8], &t.to_be_bytes());
+        assert!(lowest_short(Some(t))[8..].iter().all(|&b| b == 0));
+        assert_eq!(&highest_short(Some(t))[..8], &t.to_be_bytes());
+        assert!(highest_short(Some(t))[8..].iter().all(|&b| b == 0xff));
+        assert_eq!(lowest_short(None), [0u8; 16]);
+        assert_eq!(&highest_short(None)[..8], &Timestamp::MAX.to_be_bytes());
     }
 
     #[test]
-    fn index_keys_end_with_ids() {
+    fn short_ids_are_the_start_of_ids() {
         let r = record(77);
-        let key: [u8; 80] = concat(&[r.author().as_bytes(), r.id().as_bytes()]);
-        assert_eq!(id_at_end(&key, "t").unwrap(), r.id());
-        assert!(id_at_end(&key[..40], "t").is_err());
-        let mut bad = key;
-        bad[32] |= 0x80;
-        assert_eq!(
-            id_at_end(&bad, "t"),
-            Err(Corruption::IndexKey { table: "t" })
-        );
+        let id = r.id();
+        let short = short_id(&id);
+        assert_eq!(&short[..], &id.as_bytes()[..SHORT_LEN]);
+        assert_eq!(&short[..8], &r.timestamp().to_be_bytes());
+        assert_eq!(&r.as_bytes()[..48], id.as_bytes());
+        let ak = author_kind_key(&r);
+        assert_eq!(&ak[..32], r.author().as_bytes());
+        assert_eq!(&ak[32..40], &r.kind().to_be_bytes());
+        assert_eq!(&ak[40..56], &short);
+        assert_eq!(&ak[56..], &r.nonce().to_bytes());
     }
 
     #[test]

@@ -1,25 +1,26 @@
 //! Queries: the planner that picks an index, and [`Records`], the iterator
 //! that streams matches newest first.
 //!
-//! Every index entry is a prefix and a record id, which begins with the
-//! timestamp, so one index prefix scanned in reverse yields its records in
-//! D-5 order (timestamp descending, then id descending), and a filter's
-//! `since` and `until` bound the scan. When the chosen element lists several
-//! keys, one scan ("lane") per key is opened and the lanes are merged on the
-//! id with a heap. Every candidate is then checked against the whole filter
-//! ([`Filter::matches`]), which applies the wide elements and any narrow
-//! element the index did not answer.
+//! Every index entry is a prefix and a record's short id, the start of its
+//! id, which begins with the timestamp, so one index prefix scanned in
+//! reverse yields its records in D-5 order (timestamp descending, then id
+//! descending), and a filter's `since` and `until` bound the scan. When the
+//! chosen element lists several keys, one scan ("lane") per key is opened
+//! and the lanes are merged on the short id with a heap. Each short id is
+//! looked up in the records table, which is keyed by it, and every candidate
+//! is checked against the whole filter ([`Filter::matches`]), which applies
+//! the wide elements and any narrow element the index did not answer.
 
 use std::collections::BinaryHeap;
 use std::fmt;
 
-use mosaic_core::{Filter, Id, Kind, OwnedFilter, OwnedRecord, PublicKey, Timestamp};
+use mosaic_core::{Address, Filter, Kind, OwnedFilter, OwnedRecord, PublicKey, Timestamp};
 use redb::{ReadOnlyTable, ReadTransaction};
 
 use crate::error::{Corruption, StoreError};
 use crate::layout::{
-    self, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, ID_LEN, RECORDS, TAG_VALUE_PREFIX, concat,
-    decode_record, names,
+    self, AUTHOR_KIND_ENTRY, AUTHOR_KIND_PREFIX, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG,
+    RECORDS, SHORT_LEN, ShortId, TAG_VALUE_PREFIX, concat, decode_record, names,
 };
 use crate::postings::BlockLane;
 
@@ -38,8 +39,6 @@ const TIMESTAMP_COST: u64 = 1;
 const TAG_COST: u64 = 64;
 /// Estimated candidates per listed author or signer.
 const KEY_COST: u64 = 1024;
-/// An entry of `by_author_kind`: id and nonce.
-const AUTHOR_KIND_ENTRY: usize = ID_LEN + 8;
 /// Most lanes an author-and-kind plan opens.
 const MAX_PAIRS: usize = 256;
 
@@ -130,8 +129,11 @@ pub(crate) fn plan(filter: &Filter, kind_count: impl Fn(Kind) -> u64) -> Plan {
     }
 }
 
-/// One reverse scan of an index prefix, yielding ids newest first.
-type Lane = Box<dyn Iterator<Item = Result<Id, StoreError>> + Send>;
+/// One reverse scan of an index prefix, yielding short ids newest first.
+type Lane = Box<dyn Iterator<Item = Result<ShortId, StoreError>> + Send>;
+
+/// The range of the records table a scan reads, in reverse.
+type RecordRange = redb::Range<'static, &'static ShortId, &'static [u8]>;
 
 /// Opens one lane over a block table (see `postings.rs`).
 fn block_lane<const K: usize>(
@@ -139,7 +141,7 @@ fn block_lane<const K: usize>(
     name: &'static str,
     prefix: &[u8],
     entry: usize,
-    bounds: (&[u8; ID_LEN], &[u8; ID_LEN]),
+    bounds: (&ShortId, &ShortId),
     suffix: Option<[u8; 8]>,
 ) -> Result<Lane, StoreError> {
     Ok(Box::new(BlockLane::open(
@@ -150,15 +152,16 @@ fn block_lane<const K: usize>(
 /// The kinds an author has records of, found by skipping from one kind to
 /// the next in `by_author_kind` (one range lookup per kind).
 fn kinds_of(
-    table: &ReadOnlyTable<&'static [u8; 88], &'static [u8]>,
+    table: &ReadOnlyTable<&'static [u8; AUTHOR_KEY], &'static [u8]>,
     author: &PublicKey,
 ) -> Result<Vec<Kind>, StoreError> {
-    let high: [u8; 88] = concat(&[author.as_bytes(), &[0xffu8; 56]]);
+    let high: [u8; AUTHOR_KEY] = concat(&[author.as_bytes(), &[0xffu8; 8 + SHORT_LEN]]);
     let mut kinds = Vec::new();
     let mut next_kind = Some(0u64);
     while let Some(from) = next_kind {
-        let low: [u8; 88] = concat(&[author.as_bytes(), &from.to_be_bytes(), &[0u8; 48]]);
-        let Some(item) = table.range::<&[u8; 88]>(&low..=&high)?.next() else {
+        let low: [u8; AUTHOR_KEY] =
+            concat(&[author.as_bytes(), &from.to_be_bytes(), &[0u8; SHORT_LEN]]);
+        let Some(item) = table.range::<&[u8; AUTHOR_KEY]>(&low..=&high)?.next() else {
             break;
         };
         let (key, _) = item?;
@@ -169,27 +172,40 @@ fn kinds_of(
     Ok(kinds)
 }
 
-/// Opens one lane over the records table: the ids of one timestamp.
-fn timestamp_lane(
-    table: &ReadOnlyTable<&'static [u8; ID_LEN], &'static [u8]>,
-    low: &[u8; ID_LEN],
-    high: &[u8; ID_LEN],
-) -> Result<Lane, StoreError> {
-    let range = table.range::<&[u8; ID_LEN]>(low..=high)?;
-    Ok(Box::new(range.rev().map(|item| {
-        let (key, _) = item?;
-        Ok(layout::id_at_end(key.value(), names::RECORDS)?)
-    })))
+/// One lane of `by_author_kind` per kind the author has records of.
+fn author_lanes(
+    table: &ReadOnlyTable<&'static [u8; AUTHOR_KEY], &'static [u8]>,
+    author: &PublicKey,
+    bounds: (&ShortId, &ShortId),
+) -> Result<Vec<Lane>, StoreError> {
+    kinds_of(table, author)?
+        .into_iter()
+        .map(|kind| {
+            let prefix: [u8; AUTHOR_KIND_PREFIX] =
+                concat(&[author.as_bytes(), &kind.to_be_bytes()]);
+            block_lane(
+                table,
+                names::BY_AUTHOR_KIND,
+                &prefix,
+                AUTHOR_KIND_ENTRY,
+                bounds,
+                None,
+            )
+        })
+        .collect()
 }
 
-/// Merges lanes into one stream of distinct ids, newest first.
+/// Length of a `by_author_kind` block key.
+const AUTHOR_KEY: usize = AUTHOR_KIND_PREFIX + SHORT_LEN;
+
+/// Merges lanes into one stream of distinct short ids, newest first.
 struct Merge {
     lanes: Vec<Lane>,
-    /// The next id of each lane that has one.
-    heap: BinaryHeap<(Id, usize)>,
-    /// Lanes whose next id has not been read yet.
+    /// The next short id of each lane that has one.
+    heap: BinaryHeap<(ShortId, usize)>,
+    /// Lanes whose next short id has not been read yet.
     to_pull: Vec<usize>,
-    last: Option<Id>,
+    last: Option<ShortId>,
 }
 
 impl Merge {
@@ -205,7 +221,7 @@ impl Merge {
 }
 
 impl Iterator for Merge {
-    type Item = Result<Id, StoreError>;
+    type Item = Result<ShortId, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -232,12 +248,12 @@ impl Iterator for Merge {
 }
 
 enum Source {
-    /// The records table in reverse, within bounds.
-    Scan(redb::Range<'static, &'static [u8; ID_LEN], &'static [u8]>),
-    /// Ids from an index, looked up in the records table.
+    /// Ranges of the records table, each in reverse, the last range first.
+    Scan(Vec<RecordRange>),
+    /// Short ids from an index, looked up in the records table.
     Index {
         merge: Merge,
-        /// The index the ids come from, for errors.
+        /// The index the short ids come from, for errors.
         table: &'static str,
     },
 }
@@ -253,9 +269,11 @@ enum Source {
 /// ([`StoreError::Corrupt`]; the iterator goes on with the next record) or
 /// when the database fails (the iterator then ends).
 pub struct Records {
-    records: ReadOnlyTable<&'static [u8; ID_LEN], &'static [u8]>,
+    records: ReadOnlyTable<&'static ShortId, &'static [u8]>,
     source: Source,
     filter: Option<OwnedFilter>,
+    /// For a version lookup: the address every record must have.
+    address: Option<Address>,
     remaining: usize,
 }
 
@@ -268,13 +286,10 @@ impl Records {
         plan: Plan,
     ) -> Result<Records, StoreError> {
         let records = txn.open_table(RECORDS)?;
-        let low = layout::lowest_id(filter.since());
-        let high = layout::highest_id(filter.until());
+        let low = layout::lowest_short(filter.since());
+        let high = layout::highest_short(filter.until());
         let source = if low > high {
-            Source::Index {
-                merge: Merge::new(Vec::new()),
-                table: names::RECORDS,
-            }
+            Source::Scan(Vec::new())
         } else {
             Self::source(txn, &records, &plan, &low, &high)?
         };
@@ -282,35 +297,39 @@ impl Records {
             records,
             source,
             filter: Some(filter.to_owned()),
+            address: None,
             remaining: limit,
         })
     }
 
     fn source(
         txn: &ReadTransaction,
-        records: &ReadOnlyTable<&'static [u8; ID_LEN], &'static [u8]>,
+        records: &ReadOnlyTable<&'static ShortId, &'static [u8]>,
         plan: &Plan,
-        low: &[u8; ID_LEN],
-        high: &[u8; ID_LEN],
+        low: &ShortId,
+        high: &ShortId,
     ) -> Result<Source, StoreError> {
         let (lanes, table) = match plan {
-            Plan::Scan => return Ok(Source::Scan(records.range::<&[u8; ID_LEN]>(low..=high)?)),
+            Plan::Scan => {
+                return Ok(Source::Scan(vec![records.range::<&ShortId>(low..=high)?]));
+            }
             Plan::Timestamps(ts) => {
-                let mut lanes = Vec::with_capacity(ts.len());
+                // Distinct timestamps, ascending: read from the last range.
+                let mut ranges = Vec::with_capacity(ts.len());
                 for t in ts {
-                    let lo = layout::lowest_id(Some(*t)).max(*low);
-                    let hi = layout::highest_id(Some(*t)).min(*high);
+                    let lo = layout::lowest_short(Some(*t)).max(*low);
+                    let hi = layout::highest_short(Some(*t)).min(*high);
                     if lo <= hi {
-                        lanes.push(timestamp_lane(records, &lo, &hi)?);
+                        ranges.push(records.range::<&ShortId>(&lo..=&hi)?);
                     }
                 }
-                (lanes, names::RECORDS)
+                return Ok(Source::Scan(ranges));
             }
             Plan::Tags(prefixes) => {
                 let table = txn.open_table(BY_TAG)?;
                 let lanes = prefixes
                     .iter()
-                    .map(|p| block_lane(&table, names::BY_TAG, p, ID_LEN, (low, high), None))
+                    .map(|p| block_lane(&table, names::BY_TAG, p, SHORT_LEN, (low, high), None))
                     .collect::<Result<_, _>>()?;
                 (lanes, names::BY_TAG)
             }
@@ -318,17 +337,7 @@ impl Records {
                 let table = txn.open_table(BY_AUTHOR_KIND)?;
                 let mut lanes = Vec::new();
                 for key in keys {
-                    for kind in kinds_of(&table, key)? {
-                        let prefix: [u8; 40] = concat(&[key.as_bytes(), &kind.to_be_bytes()]);
-                        lanes.push(block_lane(
-                            &table,
-                            names::BY_AUTHOR_KIND,
-                            &prefix,
-                            AUTHOR_KIND_ENTRY,
-                            (low, high),
-                            None,
-                        )?);
-                    }
+                    lanes.extend(author_lanes(&table, key, (low, high))?);
                 }
                 (lanes, names::BY_AUTHOR_KIND)
             }
@@ -337,7 +346,8 @@ impl Records {
                 let lanes = pairs
                     .iter()
                     .map(|(a, k)| {
-                        let prefix: [u8; 40] = concat(&[a.as_bytes(), &k.to_be_bytes()]);
+                        let prefix: [u8; AUTHOR_KIND_PREFIX] =
+                            concat(&[a.as_bytes(), &k.to_be_bytes()]);
                         block_lane(
                             &table,
                             names::BY_AUTHOR_KIND,
@@ -351,20 +361,23 @@ impl Records {
                 (lanes, names::BY_AUTHOR_KIND)
             }
             Plan::Signers(keys) => {
+                // A record signed by its author has no `by_signer` entry:
+                // its author's lanes of `by_author_kind` find it (and the
+                // filter drops those of the author signed by other keys).
                 let table = txn.open_table(BY_SIGNER)?;
-                let lanes = keys
-                    .iter()
-                    .map(|k| {
-                        block_lane(
-                            &table,
-                            names::BY_SIGNER,
-                            k.as_bytes(),
-                            ID_LEN,
-                            (low, high),
-                            None,
-                        )
-                    })
-                    .collect::<Result<_, _>>()?;
+                let by_author = txn.open_table(BY_AUTHOR_KIND)?;
+                let mut lanes = Vec::new();
+                for key in keys {
+                    lanes.push(block_lane(
+                        &table,
+                        names::BY_SIGNER,
+                        key.as_bytes(),
+                        SHORT_LEN,
+                        (low, high),
+                        None,
+                    )?);
+                    lanes.extend(author_lanes(&by_author, key, (low, high))?);
+                }
                 (lanes, names::BY_SIGNER)
             }
             Plan::Kinds(kinds) => {
@@ -376,7 +389,7 @@ impl Records {
                             &table,
                             names::BY_KIND,
                             &k.to_be_bytes(),
-                            ID_LEN,
+                            SHORT_LEN,
                             (low, high),
                             None,
                         )
@@ -398,14 +411,14 @@ impl Records {
     ) -> Result<Records, StoreError> {
         let records = txn.open_table(RECORDS)?;
         let table = txn.open_table(BY_AUTHOR_KIND)?;
-        let prefix: [u8; 40] =
+        let prefix: [u8; AUTHOR_KIND_PREFIX] =
             concat(&[address.author().as_bytes(), &address.kind().to_be_bytes()]);
         let lane = block_lane(
             &table,
             names::BY_AUTHOR_KIND,
             &prefix,
             AUTHOR_KIND_ENTRY,
-            (&[0u8; ID_LEN], &[0xffu8; ID_LEN]),
+            (&[0u8; SHORT_LEN], &[0xffu8; SHORT_LEN]),
             Some(address.nonce().to_bytes()),
         )?;
         Ok(Records {
@@ -415,18 +428,23 @@ impl Records {
                 table: names::BY_AUTHOR_KIND,
             },
             filter: None,
+            address: Some(*address),
             remaining: usize::MAX,
         })
     }
 
-    /// Decodes a stored record and, when it passes the filter, copies it out.
+    /// Decodes a stored record and, when it passes the filter (or is at
+    /// the address), copies it out.
     fn admit(
         filter: Option<&OwnedFilter>,
-        key: &[u8; ID_LEN],
+        address: Option<&Address>,
+        key: &ShortId,
         value: &[u8],
     ) -> Result<Option<StoredRecord>, StoreError> {
         let (record, received_at) = decode_record(key, value)?;
-        if filter.is_some_and(|f| !f.matches(record, received_at)) {
+        if filter.is_some_and(|f| !f.matches(record, received_at))
+            || address.is_some_and(|a| record.address() != *a)
+        {
             return Ok(None);
         }
         Ok(Some(StoredRecord {
@@ -439,22 +457,38 @@ impl Records {
     /// pass the filter.
     fn candidate(&mut self) -> Option<Result<Option<StoredRecord>, StoreError>> {
         let filter = self.filter.as_ref();
+        let address = self.address.as_ref();
+        let admit = |item: Result<_, redb::StorageError>| {
+            item.map_err(StoreError::from).and_then(
+                |(key, value): (
+                    redb::AccessGuard<'_, &ShortId>,
+                    redb::AccessGuard<'_, &[u8]>,
+                )| { Self::admit(filter, address, key.value(), value.value()) },
+            )
+        };
         match &mut self.source {
-            Source::Scan(range) => Some(
-                range
-                    .next_back()?
-                    .map_err(StoreError::from)
-                    .and_then(|(key, value)| Self::admit(filter, key.value(), value.value())),
-            ),
+            Source::Scan(ranges) => loop {
+                let range = ranges.last_mut()?;
+                match range.next_back() {
+                    Some(item) => return Some(admit(item)),
+                    None => {
+                        ranges.pop();
+                    }
+                }
+            },
             Source::Index { merge, table } => {
-                let id = match merge.next()? {
-                    Ok(id) => id,
+                let short = match merge.next()? {
+                    Ok(short) => short,
                     Err(e) => return Some(Err(e)),
                 };
-                Some(match self.records.get(id.as_bytes()) {
+                Some(match self.records.get(&short) {
                     Err(e) => Err(e.into()),
-                    Ok(None) => Err(Corruption::DanglingIndex { table, id }.into()),
-                    Ok(Some(value)) => Self::admit(filter, id.as_bytes(), value.value()),
+                    Ok(None) => Err(Corruption::DanglingIndex {
+                        table,
+                        id_prefix: short,
+                    }
+                    .into()),
+                    Ok(Some(value)) => Self::admit(filter, address, &short, value.value()),
                 })
             }
         }
@@ -488,7 +522,7 @@ impl Iterator for Records {
 impl fmt::Debug for Records {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let source = match &self.source {
-            Source::Scan(_) => "scan",
+            Source::Scan(_) => names::RECORDS,
             Source::Index { table, .. } => table,
         };
         f.debug_struct("Records")
@@ -591,20 +625,18 @@ mod tests {
 
     #[test]
     fn merge_yields_distinct_ids_newest_first_and_survives_errors() {
-        let id = |t: u8| Id::from_bytes(&[t; 48]).unwrap();
+        let id = |t: u8| -> ShortId { [t; SHORT_LEN] };
         let lane = |ts: Vec<u8>| -> Lane { Box::new(ts.into_iter().map(move |t| Ok(id(t)))) };
         let failing: Lane = Box::new(
             vec![
                 Ok(id(9)),
-                Err(StoreError::Corrupt(Corruption::IndexKey { table: "t" })),
+                Err(StoreError::Corrupt(Corruption::IndexBlock { table: "t" })),
                 Ok(id(2)),
             ]
             .into_iter(),
         );
         let merge = Merge::new(vec![lane(vec![8, 5, 3]), lane(vec![7, 5, 1]), failing]);
-        let out: Vec<Result<u8, ()>> = merge
-            .map(|r| r.map(|id| id.as_bytes()[0]).map_err(|_| ()))
-            .collect();
+        let out: Vec<Result<u8, ()>> = merge.map(|r| r.map(|id| id[0]).map_err(|_| ())).collect();
         assert_eq!(
             out,
             vec![Ok(9), Err(()), Ok(8), Ok(7), Ok(5), Ok(3), Ok(2), Ok(1)]

@@ -14,7 +14,7 @@ use crate::config::StoreConfig;
 use crate::error::{Corruption, DatabaseError, StoreError};
 use crate::layout::{
     BLOBS, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, FORMAT_VERSION, KIND_STATS, META,
-    META_FORMAT_VERSION, RECORDS, decode_counts, decode_record,
+    META_FORMAT_VERSION, RECORDS, RecordMeta, decode_counts, decode_record, short_id,
 };
 use crate::query::{self, Records, StoredRecord};
 use crate::write::{InsertOutcome, Writer};
@@ -261,6 +261,8 @@ impl Store {
         let mut outcomes = Vec::new();
         {
             let mut writer = Writer::open(&txn)?;
+            let batch = batch.into_iter();
+            writer.reserve(batch.size_hint().0);
             for (record, received_at) in batch {
                 outcomes.push(writer.insert(record.as_ref(), received_at)?);
             }
@@ -319,11 +321,13 @@ impl Store {
     pub fn get(&self, id: &Id) -> Result<Option<StoredRecord>, StoreError> {
         let txn = self.begin_read()?;
         let table = txn.open_table(RECORDS)?;
-        let Some(value) = table.get(id.as_bytes())? else {
+        let short = short_id(id);
+        let Some(value) = table.get(&short)? else {
             return Ok(None);
         };
-        let (record, received_at) = decode_record(id.as_bytes(), value.value())?;
-        Ok(Some(StoredRecord {
+        let (record, received_at) = decode_record(&short, value.value())?;
+        // Another record may hold the short id (see `InsertOutcome::Duplicate`).
+        Ok((record.id() == *id).then(|| StoredRecord {
             record: record.to_owned(),
             received_at,
         }))
@@ -333,7 +337,14 @@ impl Store {
     pub fn contains(&self, id: &Id) -> Result<bool, StoreError> {
         let txn = self.begin_read()?;
         let table = txn.open_table(RECORDS)?;
-        Ok(table.get(id.as_bytes())?.is_some())
+        let short = short_id(id);
+        let Some(value) = table.get(&short)? else {
+            return Ok(false);
+        };
+        // The record's bytes, after its metadata, begin with its id.
+        let (_, bytes) = postcard::take_from_bytes::<RecordMeta>(value.value())
+            .map_err(|_| Corruption::RecordMeta { id_prefix: short })?;
+        Ok(bytes.starts_with(id.as_bytes()))
     }
 
     /// The newest record stored at an address (by timestamp, then id): for

@@ -95,10 +95,13 @@ impl Store {
 
     /// Reads a stream written by [`export`](Self::export), validates every
     /// record fully (signature included) and stores the valid ones as
-    /// received at `received_at`, committing durably every
+    /// received at `received_at`, in batches of
     /// [`StoreConfig::import_batch`](crate::StoreConfig::import_batch)
-    /// records. `progress` is called with the number of records read so
-    /// far after each commit.
+    /// records or
+    /// [`import_batch_bytes`](crate::StoreConfig::import_batch_bytes), each
+    /// committed durably in one transaction: a batch is stored whole or not
+    /// at all. `progress` is called with the number of records read so far
+    /// after each commit.
     ///
     /// Invalid records are skipped and counted. A stream that is cut short
     /// or holds an impossible length stops the import with
@@ -114,15 +117,21 @@ impl Store {
         let started = Instant::now();
         let mut reader = BufReader::with_capacity(1 << 16, reader);
         let batch_len = self.config().import_batch.max(1);
+        let batch_bytes = self.config().import_batch_bytes;
         let mut report = ImportReport::default();
         let mut offset = 0u64;
         let mut frames = Vec::with_capacity(batch_len.min(65_536));
+        let mut bytes = 0u64;
         loop {
             let frame = read_frame(&mut reader, &mut offset)?;
             let end = frame.is_none();
+            if let Some((_, record)) = &frame {
+                bytes += record.len() as u64;
+            }
             frames.extend(frame);
-            if frames.len() >= batch_len || (end && !frames.is_empty()) {
+            if frames.len() >= batch_len || bytes >= batch_bytes || (end && !frames.is_empty()) {
                 self.import_frames(std::mem::take(&mut frames), received_at, &mut report)?;
+                bytes = 0;
                 progress(report.read);
             }
             if end {

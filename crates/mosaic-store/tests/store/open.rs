@@ -10,9 +10,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use crate::common::{Spec, TempDir, kind, secret, ts};
 
 const META: TableDefinition<'static, &'static str, &'static [u8]> = TableDefinition::new("meta");
-const RECORDS: TableDefinition<'static, &'static [u8; 48], &'static [u8]> =
+const RECORDS: TableDefinition<'static, &'static [u8; 16], &'static [u8]> =
     TableDefinition::new("records");
-const BY_AUTHOR_KIND: TableDefinition<'static, &'static [u8; 88], &'static [u8]> =
+const BY_AUTHOR_KIND: TableDefinition<'static, &'static [u8; 56], &'static [u8]> =
     TableDefinition::new("by_author_kind");
 
 #[test]
@@ -67,7 +67,7 @@ fn another_format_version_is_refused_untouched() {
             found, expected, ..
         }) => {
             assert_eq!(found, 7);
-            assert_eq!(expected, 1);
+            assert_eq!(expected, 2);
         }
         other => panic!("expected a format version error, got {other:?}"),
     }
@@ -131,17 +131,19 @@ fn damaged_records_are_errors_never_panics() {
         let txn = db.begin_write().unwrap();
         {
             let mut records = txn.open_table(RECORDS).unwrap();
+            // Records are keyed by the first 16 bytes of their ids.
+            let key = |id: mosaic_core::Id| -> [u8; 16] { id.as_bytes()[..16].try_into().unwrap() };
             // Cut the record short behind its metadata.
             let value = records
-                .get(bad.id().as_bytes())
+                .get(&key(bad.id()))
                 .unwrap()
                 .unwrap()
                 .value()
                 .to_vec();
             records
-                .insert(bad.id().as_bytes(), &value[..value.len() - 16])
+                .insert(&key(bad.id()), &value[..value.len() - 16])
                 .unwrap();
-            records.remove(dangling.id().as_bytes()).unwrap();
+            records.remove(&key(dangling.id())).unwrap();
         }
         txn.commit().unwrap();
     }
@@ -155,11 +157,13 @@ fn damaged_records_are_errors_never_panics() {
     assert_eq!(items.len(), 3, "{items:?}");
     assert!(matches!(
         items[0],
-        Err(StoreError::Corrupt(Corruption::DanglingIndex { id, .. })) if id == dangling.id()
+        Err(StoreError::Corrupt(Corruption::DanglingIndex { id_prefix, .. }))
+            if id_prefix[..] == dangling.id().as_bytes()[..16]
     ));
     assert!(matches!(
         items[1],
-        Err(StoreError::Corrupt(Corruption::Record { id, .. })) if id == bad.id()
+        Err(StoreError::Corrupt(Corruption::Record { id_prefix, .. }))
+            if id_prefix[..] == bad.id().as_bytes()[..16]
     ));
     assert_eq!(items[2].as_ref().unwrap().record, good);
     // A scan sees the damaged record too, and goes on.
@@ -180,6 +184,54 @@ fn damaged_records_are_errors_never_panics() {
 }
 
 #[test]
+fn a_short_id_held_by_another_record_refuses_the_insert() {
+    // Records are keyed by the first 16 bytes of their ids; two records
+    // sharing them take a deliberate hash collision. Simulate one: the slot
+    // of `a` and `r` holds the bytes of `held`.
+    let dir = TempDir::new("short-id");
+    let k = secret(1);
+    let held = Spec::new(kind(DuplicateHandling::Unique, 1), ts(1), b"held").sign(&k);
+    let a = Spec::new(kind(DuplicateHandling::Unique, 1), ts(2), b"a").sign(&k);
+    let r = Spec::new(kind(DuplicateHandling::Replaceable, 2), ts(3), b"r").sign(&k);
+    let key = |id: mosaic_core::Id| -> [u8; 16] { id.as_bytes()[..16].try_into().unwrap() };
+    {
+        let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+        store.insert(&held, ts(0)).unwrap();
+    }
+    {
+        let db = Database::create(dir.path().join(DATABASE_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut records = txn.open_table(RECORDS).unwrap();
+            let value = records
+                .get(&key(held.id()))
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
+            records.insert(&key(a.id()), value.as_slice()).unwrap();
+            records.insert(&key(r.id()), value.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    let before = store.stats().unwrap();
+    assert_eq!(store.insert(&a, ts(5)).unwrap(), InsertOutcome::Duplicate);
+    assert_eq!(store.insert(&r, ts(5)).unwrap(), InsertOutcome::Duplicate);
+    assert!(!store.contains(&a.id()).unwrap());
+    assert!(!store.contains(&r.id()).unwrap());
+    assert!(store.contains(&held.id()).unwrap());
+    assert_eq!(store.stats().unwrap().kinds, before.kinds);
+    let f = FilterBuilder::new().authors([k.public()]).build().unwrap();
+    let found: Vec<_> = store
+        .query(&f, 10)
+        .unwrap()
+        .map(|r| r.unwrap().record)
+        .collect();
+    assert_eq!(found, vec![held.clone()]);
+}
+
+#[test]
 fn damaged_index_blocks_are_errors() {
     let dir = TempDir::new("badblock");
     let k = secret(1);
@@ -194,14 +246,14 @@ fn damaged_index_blocks_are_errors() {
         {
             let mut idx = txn.open_table(BY_AUTHOR_KIND).unwrap();
             // A block below the record's, holding 10 bytes: no whole entry.
-            let mut key = [0u8; 88];
+            let mut key = [0u8; 56];
             key[..32].copy_from_slice(k.public().as_bytes());
             key[32..40].copy_from_slice(&r.kind().to_be_bytes());
             idx.insert(&key, [1u8; 10].as_slice()).unwrap();
             // A block above every id: never read.
             let mut above = key;
             above[40..].fill(0xff);
-            idx.insert(&above, [0xffu8; 56].as_slice()).unwrap();
+            idx.insert(&above, [0xffu8; 24].as_slice()).unwrap();
         }
         txn.commit().unwrap();
     }

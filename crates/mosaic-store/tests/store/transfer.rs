@@ -113,6 +113,34 @@ fn export_then_import_restores_every_record() {
     // Importing again changes nothing.
     let again = target.import(stream.as_slice(), ts(100), |_| {}).unwrap();
     assert_eq!((again.read, again.duplicates, again.inserted), (50, 50, 0));
+
+    // A batch also ends at `import_batch_bytes`: here after the record
+    // that reaches three records' worth of bytes.
+    let c = TempDir::new("export-c");
+    let mut config = StoreConfig::default();
+    config.import_batch_bytes = 3 * records[0].len() as u64;
+    let target = Store::open(c.path(), config).unwrap();
+    let mut progress = Vec::new();
+    let report = target
+        .import(stream.as_slice(), ts(99), |n| progress.push(n))
+        .unwrap();
+    assert_eq!(report.inserted, 50);
+    let mut expected = Vec::new();
+    let (mut read, mut bytes) = (0u64, 0u64);
+    for r in &records {
+        read += 1;
+        bytes += r.len() as u64;
+        if bytes >= 3 * records[0].len() as u64 {
+            expected.push(read);
+            bytes = 0;
+        }
+    }
+    if expected.last() != Some(&50) {
+        expected.push(50);
+    }
+    assert_eq!(progress, expected);
+    assert!(progress.len() > 10, "{progress:?}");
+    assert_eq!(all_ids(&target), all_ids(&source));
 }
 
 #[test]
