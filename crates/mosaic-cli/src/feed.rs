@@ -245,20 +245,30 @@ when none of a user's servers answers.
 With --json: an array of {\"id\", \"address\", \"author\", \"author_name\", \"signer\",
 \"kind\", \"timestamp\", \"text\", \"reply_to\", \"root\"}, newest first.";
 
+/// The keys of the users named on the command line, and the kinds to show
+/// (the timeline kinds unless some were given): what `feed` and `watch` read.
+fn timeline_of(
+    users: &[UserArg],
+    kinds: &[Kind],
+    config: Option<&Config>,
+) -> anyhow::Result<(Vec<PublicKey>, Vec<Kind>)> {
+    let users = users
+        .iter()
+        .map(|u| u.resolve(config))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let kinds = if kinds.is_empty() {
+        TIMELINE_KINDS.to_vec()
+    } else {
+        kinds.to_vec()
+    };
+    Ok((users, kinds))
+}
+
 /// Runs `mosaic feed`.
 pub fn feed(args: FeedArgs) -> anyhow::Result<Status> {
     let home = Home::locate()?;
     let config = optional_config(&home)?;
-    let users = args
-        .users
-        .iter()
-        .map(|u| u.resolve(config.as_ref()))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let kinds = if args.kinds.is_empty() {
-        TIMELINE_KINDS.to_vec()
-    } else {
-        args.kinds.clone()
-    };
+    let (users, kinds) = timeline_of(&args.users, &args.kinds, config.as_ref())?;
     let session = Session::open(&home, config.as_ref(), &args.net, None)?;
     let records = crate::dht::runtime()?.block_on(async {
         let mut all = Vec::new();
@@ -608,16 +618,7 @@ enum WatchEvent {
 pub fn watch(args: WatchArgs) -> anyhow::Result<Status> {
     let home = Home::locate()?;
     let config = optional_config(&home)?;
-    let users = args
-        .users
-        .iter()
-        .map(|u| u.resolve(config.as_ref()))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let kinds = if args.kinds.is_empty() {
-        TIMELINE_KINDS.to_vec()
-    } else {
-        args.kinds.clone()
-    };
+    let (users, kinds) = timeline_of(&args.users, &args.kinds, config.as_ref())?;
     let session = Session::open(&home, config.as_ref(), &args.net, None)?;
     crate::dht::runtime()?.block_on(async {
         let mut filter = FilterBuilder::new().kinds(kinds);
