@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use mosaic_core::{PublicKey, SecretKey};
@@ -29,7 +29,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// State every session shares.
 pub(crate) struct Shared {
-    pub(crate) config: ServerConfig,
+    /// The configuration in force; replaced as a whole on reload.
+    config: RwLock<Arc<ServerConfig>>,
     pub(crate) key: SecretKey,
     pub(crate) store: Arc<Store>,
     pub(crate) registry: Arc<Registry>,
@@ -47,6 +48,21 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The configuration in force now. Callers keep the `Arc` for the length
+    /// of one decision, so a reload never changes a value half-way through.
+    pub(crate) fn config(&self) -> Arc<ServerConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Puts a new (validated) configuration in force.
+    #[allow(dead_code)]
+    pub(crate) fn set_config(&self, config: ServerConfig) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    }
+
     pub(crate) fn status(&self) -> Status {
         let records = self.store.stats().map(|s| s.records).unwrap_or(0);
         Status {
@@ -62,7 +78,8 @@ impl Shared {
 
     /// Counts a new connection from `ip`; `None` when a limit is reached.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Admission> {
-        let limits = &self.config.limits;
+        let config = self.config();
+        let limits = &config.limits;
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
         let count = per_ip.entry(ip).or_insert(0);
         if *count >= limits.max_connections_per_ip
@@ -158,7 +175,7 @@ impl Server {
         };
         let (shutdown_tx, shutdown) = watch::channel(false);
         let shared = Arc::new(Shared {
-            config,
+            config: RwLock::new(Arc::new(config)),
             key,
             store,
             registry,
@@ -198,7 +215,7 @@ impl Server {
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
-            .unwrap_or(self.shared.config.listen)
+            .unwrap_or(self.shared.config().listen)
     }
 
     /// The URL clients connect to: `ws://` or `wss://` and the bound address.

@@ -164,8 +164,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
 
         let mut session = Session {
             bucket: TokenBucket::new(
-                shared.config.limits.submissions_per_second,
-                shared.config.limits.submission_burst,
+                shared.config().limits.submissions_per_second,
+                shared.config().limits.submission_burst,
             ),
             shared: shared.clone(),
             conn: id,
@@ -402,13 +402,14 @@ impl Session {
         filter: OwnedFilter,
         subscribe: bool,
     ) -> bool {
-        let limits = &self.shared.config.limits;
+        let config = self.shared.config();
+        let limits = &config.limits;
         let refuse = |code| Message::QueryClosed { query_id, code };
         let refusal = if self.shared.registry.is_open(self.conn, query_id) {
             Some(ResultCode::INVALID)
         } else if filter.as_bytes().len() > limits.max_filter_len {
             Some(ResultCode::TOO_LARGE)
-        } else if !filter.is_narrow() && !self.shared.config.allow_open_queries {
+        } else if !filter.is_narrow() && !config.allow_open_queries {
             Some(ResultCode::TOO_OPEN)
         } else if subscribe
             && self.shared.registry.count(self.conn) >= limits.max_subscriptions_per_connection
@@ -621,7 +622,7 @@ impl Session {
 
     async fn put_blob(&mut self, hash: [u8; 32], data: Vec<u8>) -> bool {
         let reply = |code| Message::BlobSubmissionResult { code, hash };
-        if data.len() > self.shared.config.limits.max_blob_len {
+        if data.len() > self.shared.config().limits.max_blob_len {
             return !gone(self.sender.send(&reply(ResultCode::TOO_LARGE)).await);
         }
         if !self.bucket.try_take() {
