@@ -63,13 +63,13 @@ impl Store {
             let mut blobs = txn.open_table(BLOBS)?;
             if blobs.get(hash)?.is_some() {
                 drop(blobs);
-                txn.abort()?;
+                self.abort(txn)?;
                 return Ok(BlobOutcome::Duplicate);
             }
             blobs.insert(hash, data)?;
             update_counts(&txn, 1, len)?;
         }
-        txn.commit()?;
+        self.commit(txn)?;
         tracing::debug!(hash = %crate::error::hex(hash), len, "BLOB stored");
         Ok(BlobOutcome::Stored)
     }
@@ -102,9 +102,9 @@ impl Store {
             len.is_some()
         };
         if removed {
-            txn.commit()?;
+            self.commit(txn)?;
         } else {
-            txn.abort()?;
+            self.abort(txn)?;
         }
         Ok(removed)
     }

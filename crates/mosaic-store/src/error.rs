@@ -94,6 +94,47 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether trying the same operation again later may succeed without
+    /// anyone acting on the store (a server answers TEMPORARY_ERROR for
+    /// these and PERSISTENT_ERROR for the rest).
+    ///
+    /// | variant | transient |
+    /// |---|---|
+    /// | [`AlreadyOpen`](Self::AlreadyOpen) | yes: the other holder may close it |
+    /// | [`Io`](Self::Io), [`Database`](Self::Database) on I/O | when the I/O error's kind is [`Interrupted`](std::io::ErrorKind::Interrupted), [`WouldBlock`](std::io::ErrorKind::WouldBlock), [`TimedOut`](std::io::ErrorKind::TimedOut) or [`ResourceBusy`](std::io::ErrorKind::ResourceBusy); not for other kinds, such as a full disk or a denied permission |
+    /// | [`Database`](Self::Database), other | only when the file is open elsewhere; not for damage, an engine format to upgrade or an engine that needs reopening after a failed write |
+    /// | [`FormatVersion`](Self::FormatVersion), [`NotAStore`](Self::NotAStore), [`Corrupt`](Self::Corrupt) | no: an operator must act |
+    /// | [`BlobHashMismatch`](Self::BlobHashMismatch), [`BlobTooLarge`](Self::BlobTooLarge) | no: the same request fails again |
+    /// | [`ImportFrame`](Self::ImportFrame), [`ImportTruncated`](Self::ImportTruncated) | no: the stream is damaged |
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::AlreadyOpen { .. } => true,
+            StoreError::Io(e) => transient_io(e.kind()),
+            StoreError::Database(d) => d.is_already_open() || d.io_kind().is_some_and(transient_io),
+            StoreError::FormatVersion { .. }
+            | StoreError::NotAStore { .. }
+            | StoreError::Corrupt(_)
+            | StoreError::BlobHashMismatch { .. }
+            | StoreError::BlobTooLarge { .. }
+            | StoreError::ImportFrame { .. }
+            | StoreError::ImportTruncated { .. } => false,
+        }
+    }
+}
+
+/// Whether an I/O error of this kind may pass by itself.
+fn transient_io(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        kind,
+        ErrorKind::Interrupted
+            | ErrorKind::WouldBlock
+            | ErrorKind::TimedOut
+            | ErrorKind::ResourceBusy
+    )
+}
+
 /// What is damaged, when the store reads back data it cannot make sense of.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -283,6 +324,61 @@ mod tests {
         assert_eq!(e.io_kind(), Some(std::io::ErrorKind::StorageFull));
         assert!(std::error::Error::source(&e).is_some());
         assert!(!e.is_upgrade_required());
+    }
+
+    #[test]
+    fn transient_errors_are_those_that_may_pass() {
+        use std::io::{Error, ErrorKind};
+        let io = |kind| StoreError::Io(Error::new(kind, "x"));
+        let engine_io = |kind| StoreError::from(redb::StorageError::Io(Error::new(kind, "x")));
+        for kind in [
+            ErrorKind::Interrupted,
+            ErrorKind::WouldBlock,
+            ErrorKind::TimedOut,
+            ErrorKind::ResourceBusy,
+        ] {
+            assert!(io(kind).is_transient(), "{kind:?}");
+            assert!(engine_io(kind).is_transient(), "{kind:?}");
+        }
+        for kind in [
+            ErrorKind::StorageFull,
+            ErrorKind::PermissionDenied,
+            ErrorKind::Other,
+            ErrorKind::UnexpectedEof,
+        ] {
+            assert!(!io(kind).is_transient(), "{kind:?}");
+            assert!(!engine_io(kind).is_transient(), "{kind:?}");
+        }
+        assert!(
+            StoreError::AlreadyOpen {
+                path: PathBuf::from("s")
+            }
+            .is_transient()
+        );
+        assert!(StoreError::from(redb::DatabaseError::DatabaseAlreadyOpen).is_transient());
+        let persistent = [
+            StoreError::from(redb::StorageError::Corrupted("page".to_owned())),
+            StoreError::from(redb::StorageError::PreviousIo),
+            StoreError::FormatVersion {
+                path: PathBuf::from("s"),
+                found: 1,
+                expected: 2,
+            },
+            StoreError::NotAStore {
+                path: PathBuf::from("s"),
+            },
+            StoreError::Corrupt(Corruption::Blob { hash: [0; 32] }),
+            StoreError::BlobHashMismatch {
+                claimed: [0; 32],
+                actual: [1; 32],
+            },
+            StoreError::BlobTooLarge { len: 2, max: 1 },
+            StoreError::ImportFrame { offset: 0, len: 1 },
+            StoreError::ImportTruncated { offset: 0 },
+        ];
+        for e in persistent {
+            assert!(!e.is_transient(), "{e:?}");
+        }
     }
 
     #[test]

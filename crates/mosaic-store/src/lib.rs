@@ -40,6 +40,13 @@
 //! # }
 //! ```
 //!
+//! A long query can be answered in parts: [`Records::resume_point`] says
+//! where one part stopped and [`Store::query_after`] goes on from there with
+//! a new snapshot, and [`Records::with_scan_budget`] bounds the work of one
+//! part. [`StoreError::is_transient`] tells errors worth retrying from those
+//! that need an operator. With the feature `fault-injection`,
+//! `Store::inject` makes a store fail on command, for tests of its callers.
+//!
 //! Logging: `debug` per committed batch and removal, `info` when a store
 //! opens and when an export or import ends, `warn` for each invalid record
 //! an import skips, `trace` for each query plan. Events carry ids, counts
@@ -50,6 +57,8 @@
 mod blob;
 mod config;
 mod error;
+#[cfg(any(test, feature = "fault-injection"))]
+mod fault;
 mod layout;
 mod moderation;
 mod postings;
@@ -61,8 +70,10 @@ mod write;
 pub use blob::{BlobOutcome, blob_hash};
 pub use config::StoreConfig;
 pub use error::{Corruption, DatabaseError, StoreError};
+#[cfg(any(test, feature = "fault-injection"))]
+pub use fault::Fault;
 pub use moderation::{Ban, Moderation};
-pub use query::{Records, StoredRecord};
+pub use query::{QueryCursor, Records, StoredRecord};
 pub use store::{DATABASE_FILE, KindStats, Store, StoreStats};
 pub use transfer::ImportReport;
 pub use write::InsertOutcome;
@@ -78,5 +89,6 @@ mod tests {
         assert_send_sync::<Store>();
         assert_send::<Records>();
         assert_send_sync::<StoreError>();
+        assert_send_sync::<QueryCursor>();
     }
 }

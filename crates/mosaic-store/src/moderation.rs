@@ -146,7 +146,7 @@ impl Store {
             .open_table(SERVED_USERS)?
             .insert(key.as_bytes(), ())?
             .is_none();
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(added)
     }
 
@@ -158,7 +158,7 @@ impl Store {
             .open_table(SERVED_USERS)?
             .remove(key.as_bytes())?
             .is_some();
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(removed)
     }
 
@@ -167,7 +167,7 @@ impl Store {
         let txn = self.begin_write()?;
         txn.open_table(BANNED_KEYS)?
             .insert(key.as_bytes(), ban.encode().as_slice())?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
@@ -179,7 +179,7 @@ impl Store {
             .open_table(BANNED_KEYS)?
             .remove(key.as_bytes())?
             .is_some();
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(removed)
     }
 
@@ -189,7 +189,7 @@ impl Store {
         let txn = self.begin_write()?;
         txn.open_table(BANNED_IPS)?
             .insert(&ip_key(ip), ban.encode().as_slice())?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
@@ -198,7 +198,7 @@ impl Store {
     pub fn unban_ip(&self, ip: IpAddr) -> Result<bool, StoreError> {
         let txn = self.begin_write()?;
         let removed = txn.open_table(BANNED_IPS)?.remove(&ip_key(ip))?.is_some();
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(removed)
     }
 

@@ -268,6 +268,14 @@ enum Source {
 /// An item is an error when data read back is damaged
 /// ([`StoreError::Corrupt`]; the iterator goes on with the next record) or
 /// when the database fails (the iterator then ends).
+///
+/// Two controls bound what one iterator does. A scan budget
+/// ([`with_scan_budget`](Self::with_scan_budget)) caps the candidates it
+/// reads, so that a filter that is narrow but matches little cannot read a
+/// whole index in one call of [`next`](Iterator::next). A resume point
+/// ([`resume_point`](Self::resume_point)) lets the caller drop the
+/// iterator, and with it the snapshot, and continue later with
+/// [`Store::query_after`](crate::Store::query_after).
 pub struct Records {
     records: ReadOnlyTable<&'static ShortId, &'static [u8]>,
     source: Source,
@@ -275,31 +283,128 @@ pub struct Records {
     /// For a version lookup: the address every record must have.
     address: Option<Address>,
     remaining: usize,
+    /// Candidates read from the records table so far.
+    examined: u64,
+    /// Most candidates to read.
+    budget: u64,
+    /// Whether the iterator stopped because of the budget.
+    exhausted: bool,
+    /// The short id of the last candidate read.
+    position: Option<ShortId>,
+}
+
+/// Where a query stopped: the place in D-5 order (timestamp descending,
+/// then id descending) just after the last record it examined. Pass it to
+/// [`Store::query_after`](crate::Store::query_after) to go on from there.
+///
+/// It is a position, not a snapshot: it names no stored state and stays
+/// valid whatever is written or removed meanwhile. It can be used with any
+/// filter, though only the query it came from makes sense.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QueryCursor(ShortId);
+
+impl QueryCursor {
+    /// The greatest short id strictly after the cursor in D-5 order (that
+    /// is, below it), or `None` when nothing can follow it.
+    fn next_high(&self) -> Option<ShortId> {
+        u128::from_be_bytes(self.0)
+            .checked_sub(1)
+            .map(u128::to_be_bytes)
+    }
+}
+
+impl fmt::Debug for QueryCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "QueryCursor({})", crate::error::hex(&self.0))
+    }
 }
 
 impl Records {
-    /// Builds the iterator that answers `filter` from `txn`.
+    /// Builds the iterator that answers `filter` from `txn`, strictly
+    /// after `after` when given.
     pub(crate) fn query(
         txn: &ReadTransaction,
         filter: &Filter,
         limit: usize,
         plan: Plan,
+        after: Option<QueryCursor>,
     ) -> Result<Records, StoreError> {
         let records = txn.open_table(RECORDS)?;
         let low = layout::lowest_short(filter.since());
         let high = layout::highest_short(filter.until());
-        let source = if low > high {
-            Source::Scan(Vec::new())
-        } else {
-            Self::source(txn, &records, &plan, &low, &high)?
+        let high = match after {
+            None => Some(high),
+            Some(cursor) => cursor.next_high().map(|next| next.min(high)),
         };
-        Ok(Records {
+        let source = match high {
+            Some(high) if low <= high => Self::source(txn, &records, &plan, &low, &high)?,
+            _ => Source::Scan(Vec::new()),
+        };
+        Ok(Records::new(
             records,
             source,
-            filter: Some(filter.to_owned()),
-            address: None,
+            Some(filter.to_owned()),
+            None,
+            limit,
+        ))
+    }
+
+    fn new(
+        records: ReadOnlyTable<&'static ShortId, &'static [u8]>,
+        source: Source,
+        filter: Option<OwnedFilter>,
+        address: Option<Address>,
+        limit: usize,
+    ) -> Records {
+        Records {
+            records,
+            source,
+            filter,
+            address,
             remaining: limit,
-        })
+            examined: 0,
+            budget: u64::MAX,
+            exhausted: false,
+            position: None,
+        }
+    }
+
+    /// Makes the iterator end once it has read `max_examined` candidates
+    /// from the records table, matching or not; it reads no more than
+    /// that in all. [`budget_exhausted`](Self::budget_exhausted) then says
+    /// so, and [`resume_point`](Self::resume_point) says where to go on.
+    /// The records already yielded stay valid. Without a budget (the
+    /// default), an iterator reads as many candidates as it takes to find
+    /// `limit` matches. A budget of 0 yields nothing.
+    #[must_use]
+    pub fn with_scan_budget(mut self, max_examined: u64) -> Records {
+        self.budget = max_examined;
+        self
+    }
+
+    /// How many candidates the iterator has read from the records table,
+    /// whether or not they matched the filter.
+    pub fn examined(&self) -> u64 {
+        self.examined
+    }
+
+    /// Whether the iterator ended because it read as many candidates as its
+    /// scan budget allows. More matches may follow: continue with
+    /// [`Store::query_after`](crate::Store::query_after) from
+    /// [`resume_point`](Self::resume_point) (when the budget ran out on
+    /// the last candidate there is, that finds nothing).
+    pub fn budget_exhausted(&self) -> bool {
+        self.exhausted
+    }
+
+    /// The position just after the last record yielded, or further on when
+    /// candidates after it were read and did not match the filter (or were
+    /// damaged, and yielded as errors); `None` before any candidate was
+    /// read. [`Store::query_after`](crate::Store::query_after) from it
+    /// continues exactly where this iterator stopped, without reading again
+    /// the candidates this one passed over.
+    pub fn resume_point(&self) -> Option<QueryCursor> {
+        self.position.map(QueryCursor)
     }
 
     fn source(
@@ -421,16 +526,17 @@ impl Records {
             (&[0u8; SHORT_LEN], &[0xffu8; SHORT_LEN]),
             Some(address.nonce().to_bytes()),
         )?;
-        Ok(Records {
+        let source = Source::Index {
+            merge: Merge::new(vec![lane]),
+            table: names::BY_AUTHOR_KIND,
+        };
+        Ok(Records::new(
             records,
-            source: Source::Index {
-                merge: Merge::new(vec![lane]),
-                table: names::BY_AUTHOR_KIND,
-            },
-            filter: None,
-            address: Some(*address),
-            remaining: usize::MAX,
-        })
+            source,
+            None,
+            Some(*address),
+            usize::MAX,
+        ))
     }
 
     /// Decodes a stored record and, when it passes the filter (or is at
@@ -458,19 +564,17 @@ impl Records {
     fn candidate(&mut self) -> Option<Result<Option<StoredRecord>, StoreError>> {
         let filter = self.filter.as_ref();
         let address = self.address.as_ref();
-        let admit = |item: Result<_, redb::StorageError>| {
-            item.map_err(StoreError::from).and_then(
-                |(key, value): (
-                    redb::AccessGuard<'_, &ShortId>,
-                    redb::AccessGuard<'_, &[u8]>,
-                )| { Self::admit(filter, address, key.value(), value.value()) },
-            )
-        };
         match &mut self.source {
             Source::Scan(ranges) => loop {
                 let range = ranges.last_mut()?;
                 match range.next_back() {
-                    Some(item) => return Some(admit(item)),
+                    Some(Ok((key, value))) => {
+                        let key = *key.value();
+                        self.examined += 1;
+                        self.position = Some(key);
+                        return Some(Self::admit(filter, address, &key, value.value()));
+                    }
+                    Some(Err(e)) => return Some(Err(e.into())),
                     None => {
                         ranges.pop();
                     }
@@ -481,14 +585,19 @@ impl Records {
                     Ok(short) => short,
                     Err(e) => return Some(Err(e)),
                 };
-                Some(match self.records.get(&short) {
-                    Err(e) => Err(e.into()),
-                    Ok(None) => Err(Corruption::DanglingIndex {
+                let found = match self.records.get(&short) {
+                    Err(e) => return Some(Err(e.into())),
+                    Ok(found) => found,
+                };
+                self.examined += 1;
+                self.position = Some(short);
+                Some(match found {
+                    None => Err(Corruption::DanglingIndex {
                         table,
                         id_prefix: short,
                     }
                     .into()),
-                    Ok(Some(value)) => Self::admit(filter, address, &short, value.value()),
+                    Some(value) => Self::admit(filter, address, &short, value.value()),
                 })
             }
         }
@@ -500,6 +609,10 @@ impl Iterator for Records {
 
     fn next(&mut self) -> Option<Self::Item> {
         while self.remaining > 0 {
+            if self.examined >= self.budget {
+                self.exhausted = true;
+                return None;
+            }
             match self.candidate() {
                 None => self.remaining = 0,
                 Some(Ok(None)) => {}
@@ -529,6 +642,9 @@ impl fmt::Debug for Records {
             .field("source", &source)
             .field("filter", &self.filter)
             .field("remaining", &self.remaining)
+            .field("examined", &self.examined)
+            .field("budget_exhausted", &self.exhausted)
+            .field("resume_point", &self.resume_point())
             .finish()
     }
 }

@@ -16,7 +16,7 @@ use crate::layout::{
     BLOBS, BY_AUTHOR_KIND, BY_KIND, BY_SIGNER, BY_TAG, FORMAT_VERSION, KIND_STATS, META,
     META_FORMAT_VERSION, RECORDS, RecordMeta, decode_counts, decode_record, short_id,
 };
-use crate::query::{self, Records, StoredRecord};
+use crate::query::{self, QueryCursor, Records, StoredRecord};
 use crate::write::{InsertOutcome, Writer};
 
 /// The name of the database file inside a store's directory.
@@ -34,6 +34,8 @@ pub struct Store {
     db: Database,
     path: PathBuf,
     config: StoreConfig,
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub(crate) faults: crate::fault::Faults,
 }
 
 /// Counts of one kind, from [`Store::stats`].
@@ -81,7 +83,13 @@ impl Store {
             Store::create(dir, &path, &config)?;
         }
         let db = Store::engine(&path, &config, false)?;
-        let store = Store { db, path, config };
+        let store = Store {
+            db,
+            path,
+            config,
+            #[cfg(any(test, feature = "fault-injection"))]
+            faults: crate::fault::Faults::default(),
+        };
         store.check_format()?;
         tracing::info!(
             path = %store.path.display(),
@@ -131,6 +139,8 @@ impl Store {
                 db,
                 path: fresh.clone(),
                 config: config.clone(),
+                #[cfg(any(test, feature = "fault-injection"))]
+                faults: crate::fault::Faults::default(),
             };
             store.check_format()?;
         }
@@ -217,15 +227,36 @@ impl Store {
         &self.config
     }
 
-    /// A durable write transaction.
+    /// A durable write transaction. End it with [`commit`](Self::commit)
+    /// or [`abort`](Self::abort).
     pub(crate) fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
+        #[cfg(any(test, feature = "fault-injection"))]
+        self.faults.before_write()?;
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         txn.set_quick_repair(self.config.quick_repair);
         Ok(txn)
     }
 
+    /// Commits a write transaction durably.
+    pub(crate) fn commit(&self, txn: WriteTransaction) -> Result<(), StoreError> {
+        txn.commit()?;
+        #[cfg(any(test, feature = "fault-injection"))]
+        self.faults.after_write()?;
+        Ok(())
+    }
+
+    /// Drops a write transaction that has nothing to store.
+    pub(crate) fn abort(&self, txn: WriteTransaction) -> Result<(), StoreError> {
+        txn.abort()?;
+        #[cfg(any(test, feature = "fault-injection"))]
+        self.faults.after_write()?;
+        Ok(())
+    }
+
     pub(crate) fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
+        #[cfg(any(test, feature = "fault-injection"))]
+        self.faults.before_read()?;
         Ok(self.db.begin_read()?)
     }
 
@@ -271,9 +302,9 @@ impl Store {
         let stored = outcomes.iter().filter(|o| o.is_stored()).count();
         if stored == 0 {
             // Nothing to make durable.
-            txn.abort()?;
+            self.abort(txn)?;
         } else {
-            txn.commit()?;
+            self.commit(txn)?;
         }
         tracing::debug!(
             records = outcomes.len(),
@@ -310,9 +341,9 @@ impl Store {
             writer.finish()?;
         }
         if removed > 0 {
-            txn.commit()?;
+            self.commit(txn)?;
         } else {
-            txn.abort()?;
+            self.abort(txn)?;
         }
         Ok(removed)
     }
@@ -367,6 +398,37 @@ impl Store {
     /// server's maximum (D-5): resolve it before calling, as a `limit` of
     /// 0 here yields nothing.
     pub fn query(&self, filter: &Filter, limit: usize) -> Result<Records, StoreError> {
+        self.query_from(filter, limit, None)
+    }
+
+    /// The same query as [`query`](Self::query), continued strictly after
+    /// `after` in D-5 order: the records matching `filter` that come after
+    /// the cursor, newest first, at most `limit` of them, from a new
+    /// snapshot.
+    ///
+    /// This lets a caller answer a long query in parts without holding a
+    /// snapshot in between: take [`Records::resume_point`] from one part,
+    /// drop the iterator, and call this when ready for the next. When
+    /// nothing is written meanwhile, the parts together are exactly the
+    /// records of one query. Records written meanwhile appear when they
+    /// come after the cursor (are older than the last one examined) and
+    /// match; records newer than the cursor never do, and records removed
+    /// meanwhile no longer appear.
+    pub fn query_after(
+        &self,
+        filter: &Filter,
+        limit: usize,
+        after: QueryCursor,
+    ) -> Result<Records, StoreError> {
+        self.query_from(filter, limit, Some(after))
+    }
+
+    fn query_from(
+        &self,
+        filter: &Filter,
+        limit: usize,
+        after: Option<QueryCursor>,
+    ) -> Result<Records, StoreError> {
         let txn = self.begin_read()?;
         let plan = {
             let stats = txn.open_table(KIND_STATS)?;
@@ -380,8 +442,8 @@ impl Store {
             };
             query::plan(filter, count)
         };
-        tracing::trace!(?plan, limit, "query planned");
-        Records::query(&txn, filter, limit, plan)
+        tracing::trace!(?plan, limit, ?after, "query planned");
+        Records::query(&txn, filter, limit, plan, after)
     }
 
     /// Record and BLOB counts, and the size of the file.

@@ -1,6 +1,7 @@
 //! The store against a plain in-memory model: thousands of random records
 //! and operations, then hundreds of random filters; every outcome and every
-//! result (order included) must be identical.
+//! result (order included) must be identical, whether a query is answered
+//! at once or in parts resumed from where the last one stopped.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -257,6 +258,46 @@ fn store_query(store: &Store, filter: &Filter, limit: usize) -> Vec<(Id, Timesta
         .collect()
 }
 
+/// The same query answered in parts of at most `chunk` records, each from
+/// a new snapshot after the previous part's resume point, each reading at
+/// most `budget` candidates.
+fn store_query_in_parts(
+    store: &Store,
+    filter: &Filter,
+    limit: usize,
+    chunk: usize,
+    budget: Option<u64>,
+) -> Vec<(Id, Timestamp)> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let n = chunk.min(limit - out.len());
+        if n == 0 {
+            return out;
+        }
+        let records = match cursor {
+            None => store.query(filter, n),
+            Some(c) => store.query_after(filter, n, c),
+        }
+        .unwrap();
+        let mut records = match budget {
+            Some(b) => records.with_scan_budget(b),
+            None => records,
+        };
+        let before = out.len();
+        for r in records.by_ref() {
+            let r = r.unwrap();
+            out.push((r.record.id(), r.received_at));
+        }
+        if out.len() - before < n && !records.budget_exhausted() {
+            return out;
+        }
+        let next = records.resume_point();
+        assert!(next.is_some() && next != cursor, "a part moved on");
+        cursor = next;
+    }
+}
+
 fn compare_queries(world: &mut World, store: &Store, model: &Model, count: usize) -> usize {
     let mut nonempty = 0;
     for _ in 0..count {
@@ -267,6 +308,20 @@ fn compare_queries(world: &mut World, store: &Store, model: &Model, count: usize
             store_query(store, &filter, limit),
             expected,
             "filter {filter:?} limit {limit}"
+        );
+        let chunk = if world.rng.random_bool(0.8) {
+            world.rng.random_range(1..8)
+        } else {
+            50
+        };
+        let budget = world
+            .rng
+            .random_bool(0.5)
+            .then(|| world.rng.random_range(5..60));
+        assert_eq!(
+            store_query_in_parts(store, &filter, limit, chunk, budget),
+            expected,
+            "filter {filter:?} limit {limit} in parts of {chunk}, budget {budget:?}"
         );
         if !expected.is_empty() {
             nonempty += 1;

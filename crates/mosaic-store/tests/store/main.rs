@@ -3,6 +3,9 @@
 
 mod common;
 mod differential;
+#[cfg(feature = "fault-injection")]
+mod faults;
 mod open;
+mod resume;
 mod semantics;
 mod transfer;
