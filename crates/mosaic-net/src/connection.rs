@@ -15,9 +15,11 @@ use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use mosaic_core::{MAX_MESSAGE_LEN, Message, MessageError, PublicKey, ResultCode};
+use mosaic_core::{
+    MAX_MESSAGE_LEN, Message, MessageError, OwnedRecord, PublicKey, QueryId, ResultCode,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Bytes, Message as WsMessage};
@@ -44,9 +46,17 @@ pub struct ConnectionConfig {
     /// How long nothing may arrive (pongs included) before the connection is
     /// dropped. Default 90 s; keep it above `ping_interval`.
     pub idle_timeout: Duration,
-    /// Messages that may wait in the outbound queue. Default 1024. A sender
-    /// using [`Sender::try_send`] gets [`NetError::QueueFull`] beyond it.
-    pub outbound_queue: usize,
+    /// Bytes of messages that may wait to be written to the peer (SPEC-NOTES
+    /// D-21's outbound budget). Default 8 MiB. Senders wait while the queue
+    /// is over it ([`Sender::send`]), or get [`NetError::QueueFull`]
+    /// ([`Sender::try_send`]); a message larger than the whole budget waits
+    /// for the queue to be empty. Bounds the memory one peer can hold.
+    pub outbound_budget: usize,
+    /// How long writing one message to the peer may take. A peer that reads
+    /// nothing for this long is sent Closing (if the socket still takes it)
+    /// and disconnected, so a client that stops reading cannot hold its
+    /// session or the server's memory. Default 30 s.
+    pub write_timeout: Duration,
 }
 
 impl Default for ConnectionConfig {
@@ -55,10 +65,14 @@ impl Default for ConnectionConfig {
             max_message_len: MAX_MESSAGE_LEN,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
-            outbound_queue: 1024,
+            outbound_budget: DEFAULT_OUTBOUND_BUDGET,
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
+
+/// The default outbound budget (D-21): 8 MiB.
+pub const DEFAULT_OUTBOUND_BUDGET: usize = 8 * 1024 * 1024;
 
 /// Bytes read from the socket at a time. The WebSocket layer allocates and
 /// zero-fills this much per connection as soon as the connection opens
@@ -100,8 +114,15 @@ pub struct ConnectionInfo {
     pub server_key: Option<PublicKey>,
 }
 
+/// What the writer task is handed. Frames carry the share of the outbound
+/// budget they hold until they are written.
 enum Outbound {
-    Frame(Bytes),
+    /// A whole encoded message.
+    Frame(Bytes, Option<OwnedSemaphorePermit>),
+    /// A Record message: its 8-byte header, and the record's bytes shared
+    /// with every other connection the record goes to.
+    Record([u8; 8], Arc<OwnedRecord>, Option<OwnedSemaphorePermit>),
+    /// Send Closing with this code (if any) after what is queued, then close.
     Close(Option<ResultCode>),
 }
 
@@ -119,15 +140,25 @@ impl Connection {
         info: ConnectionInfo,
     ) -> Connection {
         let (sink, stream) = ws.split();
-        let (tx, rx) = mpsc::channel(config.outbound_queue.max(1));
-        let closed = Arc::new(AtomicBool::new(false));
-        let info = Arc::new(info);
-        tokio::spawn(write_loop(sink, rx, config.ping_interval, closed.clone()));
-        let sender = Sender {
-            tx,
-            closed,
-            info: info.clone(),
-        };
+        // The queue itself is unbounded: the budget's permits bound what it
+        // holds, and Close must get in even when the budget is spent.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let budget = config.outbound_budget.clamp(1, MAX_PERMITS);
+        let shared = Arc::new(SenderShared {
+            closed: AtomicBool::new(false),
+            budget: Arc::new(Semaphore::new(budget)),
+            capacity: budget,
+            abort: Notify::new(),
+            info,
+        });
+        tokio::spawn(write_loop(
+            sink,
+            rx,
+            config.ping_interval,
+            config.write_timeout,
+            shared.clone(),
+        ));
+        let sender = Sender { tx, shared };
         Connection {
             receiver: Receiver {
                 stream,
@@ -142,7 +173,12 @@ impl Connection {
 
     /// What is known about the connection.
     pub fn info(&self) -> &ConnectionInfo {
-        &self.sender.info
+        self.sender.info()
+    }
+
+    /// The sending half, for sending encoded bytes or from another task.
+    pub fn sender(&self) -> &Sender {
+        &self.sender
     }
 
     /// Splits into a sending and a receiving half.
@@ -166,35 +202,95 @@ impl Connection {
     }
 }
 
-/// The sending half of a connection. Clones share one queue.
+/// Permits a tokio semaphore can hold, and so the largest budget.
+const MAX_PERMITS: usize = u32::MAX as usize;
+
+struct SenderShared {
+    closed: AtomicBool,
+    /// One permit per byte of the outbound budget.
+    budget: Arc<Semaphore>,
+    capacity: usize,
+    abort: Notify,
+    info: ConnectionInfo,
+}
+
+/// The sending half of a connection. Clones share one queue and one
+/// outbound budget (see [`ConnectionConfig::outbound_budget`]).
 #[derive(Clone)]
 pub struct Sender {
-    tx: mpsc::Sender<Outbound>,
-    closed: Arc<AtomicBool>,
-    info: Arc<ConnectionInfo>,
+    tx: mpsc::UnboundedSender<Outbound>,
+    shared: Arc<SenderShared>,
+}
+
+/// The 8-byte header of a Record message for `query_id` carrying a record of
+/// `len` bytes (`messages.md`: type, u24 LE length, query id, 2 zero bytes).
+fn record_header(query_id: QueryId, len: usize) -> Result<[u8; 8], NetError> {
+    let total = len + 8;
+    if total > MAX_MESSAGE_LEN {
+        return Err(NetError::Message(MessageError::TooLong {
+            len: total as u64,
+        }));
+    }
+    let mut head = [0u8; 8];
+    head[0] = mosaic_core::MessageType::RECORD.as_u8();
+    head[1..4].copy_from_slice(&(total as u32).to_le_bytes()[..3]);
+    head[4..6].copy_from_slice(&query_id.to_bytes());
+    Ok(head)
 }
 
 impl Sender {
     /// What is known about the connection.
     pub fn info(&self) -> &ConnectionInfo {
-        &self.info
+        &self.shared.info
     }
 
-    /// Queues a message, waiting while the queue is full.
+    /// The share of the budget a message of `len` bytes takes: its length,
+    /// at most the whole budget.
+    fn cost(&self, len: usize) -> u32 {
+        // `capacity` is at most `MAX_PERMITS`, so this fits.
+        len.clamp(1, self.shared.capacity) as u32
+    }
+
+    async fn reserve(&self, len: usize) -> Result<OwnedSemaphorePermit, NetError> {
+        if self.is_closed() {
+            return Err(NetError::Closed);
+        }
+        self.shared
+            .budget
+            .clone()
+            .acquire_many_owned(self.cost(len))
+            .await
+            .map_err(|_| NetError::Closed)
+    }
+
+    fn try_reserve(&self, len: usize) -> Result<OwnedSemaphorePermit, NetError> {
+        if self.is_closed() {
+            return Err(NetError::Closed);
+        }
+        self.shared
+            .budget
+            .clone()
+            .try_acquire_many_owned(self.cost(len))
+            .map_err(|e| match e {
+                TryAcquireError::NoPermits => NetError::QueueFull,
+                TryAcquireError::Closed => NetError::Closed,
+            })
+    }
+
+    fn put(&self, out: Outbound) -> Result<(), NetError> {
+        self.tx.send(out).map_err(|_| NetError::Closed)
+    }
+
+    /// Queues a message, waiting while the outbound budget is spent.
     pub async fn send(&self, message: &Message) -> Result<(), NetError> {
         self.send_encoded(message.encode()?).await
     }
 
-    /// Queues already-encoded message bytes, waiting while the queue is full.
+    /// Queues already-encoded message bytes, waiting while the outbound
+    /// budget is spent.
     pub async fn send_encoded(&self, frame: Vec<u8>) -> Result<(), NetError> {
-        let frame = Bytes::from(frame);
-        if self.is_closed() {
-            return Err(NetError::Closed);
-        }
-        self.tx
-            .send(Outbound::Frame(frame))
-            .await
-            .map_err(|_| NetError::Closed)
+        let permit = self.reserve(frame.len()).await?;
+        self.put(Outbound::Frame(Bytes::from(frame), Some(permit)))
     }
 
     /// Queues a message without waiting: [`NetError::QueueFull`] when the
@@ -206,37 +302,90 @@ impl Sender {
     /// Queues already-encoded message bytes without waiting:
     /// [`NetError::QueueFull`] when the peer has not kept up.
     pub fn try_send_encoded(&self, frame: Vec<u8>) -> Result<(), NetError> {
-        let frame = Bytes::from(frame);
+        let permit = self.try_reserve(frame.len())?;
+        self.put(Outbound::Frame(Bytes::from(frame), Some(permit)))
+    }
+
+    /// Queues a small control message (Query Closed, a result) at once,
+    /// outside the outbound budget, so that telling a client why something
+    /// ended never waits behind the data it is not reading. Callers bound
+    /// how many they send; anything large goes through [`Sender::send`].
+    pub fn send_control(&self, message: &Message) -> Result<(), NetError> {
         if self.is_closed() {
             return Err(NetError::Closed);
         }
-        self.tx
-            .try_send(Outbound::Frame(frame))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => NetError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => NetError::Closed,
-            })
+        self.put(Outbound::Frame(Bytes::from(message.encode()?), None))
+    }
+
+    /// Queues a Record message for `query_id`, waiting while the outbound
+    /// budget is spent. The record's bytes are shared, not copied: a record
+    /// sent to many connections is held in memory once.
+    pub async fn send_record(
+        &self,
+        query_id: QueryId,
+        record: Arc<OwnedRecord>,
+    ) -> Result<(), NetError> {
+        let head = record_header(query_id, record.len())?;
+        let permit = self.reserve(record.len() + 8).await?;
+        self.put(Outbound::Record(head, record, Some(permit)))
+    }
+
+    /// Queues a Record message without waiting: [`NetError::QueueFull`]
+    /// when the outbound budget is spent.
+    pub fn try_send_record(
+        &self,
+        query_id: QueryId,
+        record: Arc<OwnedRecord>,
+    ) -> Result<(), NetError> {
+        let head = record_header(query_id, record.len())?;
+        let permit = self.try_reserve(record.len() + 8)?;
+        self.put(Outbound::Record(head, record, Some(permit)))
+    }
+
+    /// Bytes queued and not yet written to the peer.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared
+            .capacity
+            .saturating_sub(self.shared.budget.available_permits())
+    }
+
+    /// The outbound budget, in bytes.
+    pub fn budget(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// Waits until at least `bytes` of the budget are free (at most the
+    /// whole budget), without taking them; an error once the connection is
+    /// closed.
+    pub async fn ready(&self, bytes: usize) -> Result<(), NetError> {
+        self.reserve(bytes).await.map(drop)
     }
 
     /// Sends a Closing message with `code` after what is queued, then closes
-    /// the connection. Messages sent afterwards are refused.
+    /// the connection. Messages sent afterwards are refused, and senders
+    /// waiting for room in the budget are woken with an error. It takes
+    /// effect whatever the queue holds: a peer that reads nothing is
+    /// disconnected by the write timeout.
     pub async fn close(&self, code: ResultCode) {
-        if !self.closed.swap(true, Ordering::AcqRel) {
-            let _ = self.tx.send(Outbound::Close(Some(code))).await;
+        if !self.shared.closed.swap(true, Ordering::AcqRel) {
+            let _ = self.tx.send(Outbound::Close(Some(code)));
+            self.shared.budget.close();
         }
     }
 
     /// Closes the connection at once (for a peer that does not read):
-    /// queued messages are dropped and no Closing is sent.
+    /// queued messages are dropped and no Closing is sent. Takes effect
+    /// whatever the queue holds.
     pub fn abort(&self) {
-        if !self.closed.swap(true, Ordering::AcqRel) {
-            let _ = self.tx.try_send(Outbound::Close(None));
-        }
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.budget.close();
+        // A stored permit: the writer sees it even if it is not waiting now.
+        self.shared.abort.notify_one();
     }
 
     /// Whether the connection is closing or closed.
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire) || self.tx.is_closed()
+        self.shared.closed.load(Ordering::Acquire) || self.tx.is_closed()
     }
 
     /// Waits until the writer has finished (the connection is closed).
@@ -245,50 +394,101 @@ impl Sender {
     }
 }
 
+/// Writes one WebSocket message, within the write timeout.
+async fn write(
+    sink: &mut SplitSink<WebSocketStream<BoxedIo>, WsMessage>,
+    message: WsMessage,
+    timeout: Duration,
+) -> Result<(), &'static str> {
+    match tokio::time::timeout(timeout, sink.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            debug!(error = %e, "write failed");
+            Err("write failed")
+        }
+        Err(_) => Err("peer not reading"),
+    }
+}
+
 async fn write_loop(
     mut sink: SplitSink<WebSocketStream<BoxedIo>, WsMessage>,
-    mut rx: mpsc::Receiver<Outbound>,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
     ping_interval: Duration,
-    closed: Arc<AtomicBool>,
+    write_timeout: Duration,
+    shared: Arc<SenderShared>,
 ) {
     let mut ping = tokio::time::interval(ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
     loop {
-        tokio::select! {
+        let sent = tokio::select! {
+            biased;
+            _ = shared.abort.notified() => {
+                debug!("connection aborted");
+                break;
+            }
             out = rx.recv() => match out {
-                Some(Outbound::Frame(bytes)) => {
+                Some(Outbound::Frame(bytes, permit)) => {
                     trace!(len = bytes.len(), "send frame");
-                    if let Err(e) = sink.send(WsMessage::Binary(bytes)).await {
-                        debug!(error = %e, "write failed");
-                        break;
-                    }
-                    ping.reset();
+                    let sent = write(&mut sink, WsMessage::Binary(bytes), write_timeout).await;
+                    drop(permit);
+                    sent
+                }
+                Some(Outbound::Record(head, record, permit)) => {
+                    let mut frame = Vec::with_capacity(8 + record.len());
+                    frame.extend_from_slice(&head);
+                    frame.extend_from_slice(record.as_bytes());
+                    drop(record);
+                    trace!(len = frame.len(), "send record");
+                    let sent =
+                        write(&mut sink, WsMessage::Binary(Bytes::from(frame)), write_timeout).await;
+                    drop(permit);
+                    sent
                 }
                 Some(Outbound::Close(code)) => {
                     if let Some(code) = code
                         && let Ok(bytes) = (Message::Closing { code }).encode()
                     {
-                        let _ = sink.send(WsMessage::Binary(Bytes::from(bytes))).await;
+                        let _ = write(&mut sink, WsMessage::Binary(Bytes::from(bytes)), write_timeout).await;
                     }
-                    let _ = sink.send(WsMessage::Close(None)).await;
+                    let _ = write(&mut sink, WsMessage::Close(None), write_timeout).await;
                     break;
                 }
                 None => {
-                    let _ = sink.send(WsMessage::Close(None)).await;
+                    let _ = write(&mut sink, WsMessage::Close(None), write_timeout).await;
                     break;
                 }
             },
-            _ = ping.tick() => {
-                if sink.send(WsMessage::Ping(Bytes::new())).await.is_err() {
-                    break;
+            _ = ping.tick() => write(&mut sink, WsMessage::Ping(Bytes::new()), write_timeout).await,
+        };
+        match sent {
+            Ok(()) => ping.reset(),
+            Err(why) => {
+                debug!(why, "closing the connection");
+                if why == "peer not reading"
+                    && let Ok(bytes) = (Message::Closing {
+                        code: ResultCode::TEMPORARY_ERROR,
+                    })
+                    .encode()
+                {
+                    // The socket may still take a few bytes; never wait long.
+                    let _ = write(
+                        &mut sink,
+                        WsMessage::Binary(Bytes::from(bytes)),
+                        Duration::from_millis(100),
+                    )
+                    .await;
                 }
+                break;
             }
         }
     }
-    closed.store(true, Ordering::Release);
-    let _ = sink.close().await;
+    shared.closed.store(true, Ordering::Release);
+    shared.budget.close();
     rx.close();
+    // Whatever is left in the queue is dropped here, with its permits.
+    while rx.try_recv().is_ok() {}
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
 }
 
 /// A message as received: its bytes, and the message if they decode.
@@ -319,6 +519,18 @@ impl Receiver {
     /// message only this side may send) close the connection with a Closing
     /// message and return an error; so does an idle timeout.
     pub async fn recv(&mut self) -> Result<Option<Received>, NetError> {
+        match self.recv_frame().await? {
+            Some(bytes) => self.decode(bytes).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Receives the next frame without decoding it, so that the caller can
+    /// decide what to spend on it first (a server charges its rate limits
+    /// before it verifies a submitted record's signature); then
+    /// [`Receiver::decode`] it. Size limits, text frames and the idle
+    /// timeout are handled as in [`Receiver::recv`].
+    pub async fn recv_frame(&mut self) -> Result<Option<Bytes>, NetError> {
         loop {
             let next = match tokio::time::timeout(self.idle_timeout, self.stream.next()).await {
                 Ok(next) => next,
@@ -351,21 +563,8 @@ impl Receiver {
                             limit: self.max_message_len,
                         });
                     }
-                    let message = Message::decode(&bytes);
-                    if let Ok(m) = &message {
-                        let wrong = match self.side {
-                            Side::Server => !m.is_from_client(),
-                            Side::Client => !m.is_from_server(),
-                        };
-                        if wrong {
-                            self.sender.close(ResultCode::INVALID).await;
-                            return Err(NetError::WrongDirection {
-                                name: m.message_type().name(),
-                            });
-                        }
-                    }
                     trace!(len = bytes.len(), "received frame");
-                    return Ok(Some(Received { bytes, message }));
+                    return Ok(Some(bytes));
                 }
                 WsMessage::Text(_) => {
                     self.sender.close(ResultCode::INVALID).await;
@@ -377,6 +576,27 @@ impl Receiver {
                 WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => {}
             }
         }
+    }
+
+    /// Decodes a frame from [`Receiver::recv_frame`]. A message only the
+    /// other side may send closes the connection with Closing INVALID and
+    /// is an error; bytes that do not decode are handed back in
+    /// [`Received::message`] for the caller to answer.
+    pub async fn decode(&self, bytes: Bytes) -> Result<Received, NetError> {
+        let message = Message::decode(&bytes);
+        if let Ok(m) = &message {
+            let wrong = match self.side {
+                Side::Server => !m.is_from_client(),
+                Side::Client => !m.is_from_server(),
+            };
+            if wrong {
+                self.sender.close(ResultCode::INVALID).await;
+                return Err(NetError::WrongDirection {
+                    name: m.message_type().name(),
+                });
+            }
+        }
+        Ok(Received { bytes, message })
     }
 
     /// A sender for this connection.
@@ -473,5 +693,83 @@ mod tests {
             server.recv().await,
             Err(NetError::TooLarge { .. })
         ));
+    }
+
+    fn blob(len: usize) -> Message {
+        let data = vec![7u8; len];
+        Message::BlobSubmission {
+            hash: mosaic_core::blob_hash(&data),
+            data,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_budget_is_in_bytes_and_abort_always_takes_effect() {
+        let config = ConnectionConfig {
+            outbound_budget: 100_000,
+            ..ConnectionConfig::default()
+        };
+        // The peer never reads: after the pipe's 64 KiB, writes block.
+        let (client, _server) = pair(&config).await;
+        let mut queued = 0;
+        loop {
+            match client.sender().try_send(&blob(10_000)) {
+                Ok(()) => queued += 1,
+                Err(NetError::QueueFull) => break,
+                Err(e) => panic!("unexpected {e}"),
+            }
+            assert!(queued < 100, "the budget never filled");
+        }
+        assert!(client.sender().queued_bytes() > 50_000);
+        // Close messages still get in, and abort ends the connection even
+        // though the queue is full.
+        client.sender().abort();
+        tokio::time::timeout(Duration::from_secs(5), client.sender().closed())
+            .await
+            .expect("abort did not take effect");
+        assert!(matches!(
+            client.sender().send(&blob(10)).await,
+            Err(NetError::Closed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_reads_nothing_is_dropped_after_the_write_timeout() {
+        let config = ConnectionConfig {
+            write_timeout: Duration::from_millis(200),
+            ..ConnectionConfig::default()
+        };
+        let (client, _server) = pair(&config).await;
+        // Larger than the pipe: the write cannot finish.
+        client.send(&blob(200_000)).await.unwrap();
+        // A sender waiting for room is woken with an error, not left hanging.
+        let waiting = client.sender().clone();
+        let big = tokio::spawn(async move {
+            let mut result = Ok(());
+            for _ in 0..100 {
+                result = waiting.send(&blob(500_000)).await;
+                if result.is_err() {
+                    break;
+                }
+            }
+            result
+        });
+        tokio::time::timeout(Duration::from_secs(5), client.sender().closed())
+            .await
+            .expect("the write timeout did not close the connection");
+        assert!(big.await.unwrap().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_message_larger_than_the_budget_still_passes() {
+        let config = ConnectionConfig {
+            outbound_budget: 1_000,
+            ..ConnectionConfig::default()
+        };
+        let (client, mut server) = pair(&config).await;
+        let big = blob(50_000);
+        let reader = tokio::spawn(async move { server.recv().await.unwrap().unwrap().bytes.len() });
+        client.send(&big).await.unwrap();
+        assert_eq!(reader.await.unwrap(), 50_040);
     }
 }

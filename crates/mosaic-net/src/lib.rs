@@ -39,9 +39,11 @@ mod tls;
 mod ws;
 
 pub use connection::{
-    Connection, ConnectionConfig, ConnectionInfo, Io, Received, Receiver, Sender, Side,
+    Connection, ConnectionConfig, ConnectionInfo, DEFAULT_OUTBOUND_BUDGET, Io, Received, Receiver,
+    Sender, Side,
 };
 pub use error::{NetError, PemProblem, UpgradeError};
 pub use tls::{ClientTls, ServerTls};
+pub use tokio_tungstenite::tungstenite::Bytes;
 pub use ws::client::{ConnectOptions, connect};
 pub use ws::server::{AcceptConfig, HttpRequest, Incoming, Upgrade, accept};

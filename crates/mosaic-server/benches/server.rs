@@ -13,9 +13,17 @@
 //! - Subscription fan-out: 1,000 subscribers with a matching Subscribe each;
 //!   time from sending a submission to the last subscriber receiving the
 //!   record (the durable commit included), p50/p99.
+//! - Selective fan-out: 10,000 subscriptions (10 per connection) of which 1%
+//!   match the records submitted; p50/p99 from sending a submission to the
+//!   last matching subscription receiving it, and the submitter's ACK
+//!   latency with and without those subscriptions open (an ACK must not wait
+//!   for delivery).
 //! - Resident memory per idle connection, of a server in a child process
 //!   (this binary re-executed with `MOSAIC_BENCH_CHILD_SERVER` set) so that
-//!   the clients' memory is not counted.
+//!   the clients' memory is not counted; and the same server's resident
+//!   memory during two attacks: subscribers that never read while large
+//!   records are submitted, and Gets of 20,000 references to one 1 MiB
+//!   record sent by clients that never read.
 //!
 //! Every client runs in this process, on the cores the server uses. The
 //! query and fan-out clients therefore do not check the signatures of the
@@ -92,6 +100,11 @@ struct Plan {
     fanout_submissions: usize,
     /// Idle connections for the memory figure.
     idle_connections: usize,
+    /// Subscribers that never read, large records sent to them, and
+    /// clients sending Gets they never read, for the attack figures.
+    attack_subscribers: usize,
+    attack_records: usize,
+    attack_getters: usize,
 }
 
 impl Plan {
@@ -108,6 +121,9 @@ impl Plan {
                 subscribers: 1_000,
                 fanout_submissions: 10,
                 idle_connections: 1_000,
+                attack_subscribers: 4,
+                attack_records: 40,
+                attack_getters: 4,
             }
         } else {
             Plan {
@@ -120,6 +136,9 @@ impl Plan {
                 subscribers: 1_000,
                 fanout_submissions: 50,
                 idle_connections: 1_000,
+                attack_subscribers: 20,
+                attack_records: 300,
+                attack_getters: 20,
             }
         }
     }
@@ -158,15 +177,35 @@ fn open_files_limit() -> Option<usize> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-/// The server's configuration: defaults, but for the submission rate and
-/// the connections per IP address.
+/// The server's configuration: defaults, but for the rate limits and the
+/// connections per IP address (every client is on 127.0.0.1, and the
+/// benchmark measures the server, not its rate limiter), subscriptions per
+/// connection for the selective fan-out, and references per Get for the
+/// amplification attack.
 fn server_config() -> ServerConfig {
     let mut config = ServerConfig::default();
-    config.limits.submissions_per_second = 1_000_000;
-    config.limits.submission_burst = 1_000_000;
-    config.limits.max_connections_per_ip = 4_000;
+    let l = &mut config.limits;
+    l.submissions_per_second = 1_000_000;
+    l.submission_burst = 1_000_000;
+    l.ip_submissions_per_second = 1_000_000;
+    l.ip_submission_burst = 1_000_000;
+    l.key_submissions_per_second = 1_000_000;
+    l.key_submission_burst = 1_000_000;
+    l.reads_per_second = 1_000_000;
+    l.read_burst = 1_000_000;
+    l.ip_reads_per_second = 1_000_000;
+    l.ip_read_burst = 1_000_000;
+    l.key_reads_per_second = 1_000_000;
+    l.key_read_burst = 1_000_000;
+    l.max_connections_per_ip = 4_000;
+    l.max_subscriptions_per_connection = SELECTIVE_SUBSCRIPTIONS;
+    l.max_get_references = 20_000;
     config
 }
+
+/// Subscriptions of the selective fan-out, and how many of them match.
+const SELECTIVE_SUBSCRIPTIONS: usize = 10_000;
+const SELECTIVE_MATCHING: usize = 100;
 
 fn server_key() -> SecretKey {
     SecretKey::from_bytes(&[0x5e; 32])
@@ -742,6 +781,184 @@ fn child_server(dir: PathBuf) {
 async fn idle_memory(connections: usize) -> Option<(f64, u64, u64)> {
     resident_kib(std::process::id())?;
     let dir = TempDir::new("child");
+    let (child, url, pid) = child(&dir).await;
+
+    // A few connections first, so that what the first connection sets up
+    // once (runtime, allocator arenas, tables) is in the baseline.
+    let warm = connect_many(&url, 10).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = resident_kib(pid)?;
+    let idle = connect_many(&url, connections).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = resident_kib(pid)?;
+    drop(idle);
+    drop(warm);
+    drop(child);
+    let per = after.saturating_sub(before) as f64 / connections as f64;
+    Some((per, before, after))
+}
+
+/// A lean client with several subscriptions open, once each has said
+/// Locally Complete.
+async fn lean_subscriptions(addr: SocketAddr, subscribes: Vec<Vec<u8>>) -> Lean {
+    let mut ws = lean_connect(addr).await;
+    let n = subscribes.len();
+    for subscribe in subscribes {
+        ws.send(WsMessage::Binary(subscribe.into()))
+            .await
+            .expect("send Subscribe");
+    }
+    let mut complete = 0;
+    while complete < n {
+        match lean_next(&mut ws).await {
+            Frame::Other(Message::LocallyComplete { .. }) => complete += 1,
+            Frame::Record => {}
+            Frame::Other(other) => panic!("expected Locally Complete, got {other:?}"),
+        }
+    }
+    ws
+}
+
+/// A Subscribe for the records of `author`.
+fn subscribe_to(query_id: u16, author: PublicKey) -> Vec<u8> {
+    Message::Subscribe {
+        query_id: QueryId(query_id),
+        limit: 1,
+        filter: FilterBuilder::new()
+            .authors([author])
+            .build()
+            .expect("an author filter"),
+    }
+    .encode()
+    .expect("Subscribe encodes")
+}
+
+/// What the selective fan-out measured, in ms.
+struct Selective {
+    delivery: (f64, f64),
+    ack_alone: (f64, f64),
+    ack_with: (f64, f64),
+    connections: usize,
+}
+
+/// Submits each record and waits for its result: the ACK latencies.
+async fn ack_latencies(
+    sender: &Sender,
+    receiver: &mut Receiver,
+    records: &[OwnedRecord],
+) -> Vec<Duration> {
+    let mut samples = Vec::new();
+    for bytes in submissions(records) {
+        let sent = Instant::now();
+        sender.send_encoded(bytes).await.expect("send a submission");
+        match next(receiver).await {
+            Message::SubmissionResult { code, .. } if code == ResultCode::ACCEPTED => {}
+            other => panic!("expected Submission Result ACCEPTED, got {other:?}"),
+        }
+        samples.push(sent.elapsed());
+    }
+    samples
+}
+
+/// 10,000 subscriptions on `connections` connections, 1% of them for
+/// `author`: delivery latency of `loud` to the matching ones, and the ACK
+/// latency of `quiet` (before the subscriptions open) and `loud`.
+async fn selective_fan_out(
+    url: &str,
+    addr: SocketAddr,
+    author: PublicKey,
+    quiet: &[OwnedRecord],
+    loud: &[OwnedRecord],
+    connections: usize,
+) -> Selective {
+    let (sender, mut receiver) = client(url).await.split();
+    let ack_alone = p50_p99(ack_latencies(&sender, &mut receiver, quiet).await);
+
+    let per_connection = SELECTIVE_SUBSCRIPTIONS.div_ceil(connections);
+    let every = SELECTIVE_SUBSCRIPTIONS / SELECTIVE_MATCHING;
+    let mut plans: Vec<Vec<Vec<u8>>> = vec![Vec::new(); connections];
+    for g in 0..SELECTIVE_SUBSCRIPTIONS {
+        let who = if g % every == 0 {
+            author
+        } else {
+            key(100_000 + g as u64).public()
+        };
+        let conn = g % connections;
+        let query_id = plans[conn].len() as u16;
+        plans[conn].push(subscribe_to(query_id, who));
+    }
+    debug_assert!(plans.iter().all(|p| p.len() <= per_connection));
+    let mut subscribed = Vec::with_capacity(connections);
+    let mut plans = plans.into_iter();
+    while subscribed.len() < connections {
+        let mut set = JoinSet::new();
+        for plan in plans.by_ref().take(CONNECT_WAVE) {
+            set.spawn(lean_subscriptions(addr, plan));
+        }
+        while let Some(done) = set.join_next().await {
+            subscribed.push(done.expect("subscribing task"));
+        }
+    }
+    let tally = Arc::new(Tally {
+        base: Instant::now(),
+        index: loud
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.as_bytes().to_vec(), i))
+            .collect(),
+        counts: loud.iter().map(|_| AtomicUsize::new(0)).collect(),
+        last: loud.iter().map(|_| AtomicU64::new(0)).collect(),
+        subscribers: SELECTIVE_MATCHING,
+        complete: Notify::new(),
+    });
+    let mut listeners = JoinSet::new();
+    for mut ws in subscribed {
+        let tally = tally.clone();
+        listeners.spawn(async move {
+            while let Some(Ok(frame)) = ws.next().await {
+                if let WsMessage::Binary(frame) = frame
+                    && frame.first() == Some(&RECORD)
+                    && let Some(record) = frame.get(RECORD_AT..)
+                {
+                    tally.arrived(record);
+                }
+            }
+        });
+    }
+    let mut delivery = Vec::new();
+    let mut acks = Vec::new();
+    for (i, bytes) in submissions(loud).into_iter().enumerate() {
+        let sent = tally.base.elapsed();
+        let started = Instant::now();
+        sender.send_encoded(bytes).await.expect("send a submission");
+        match next(&mut receiver).await {
+            Message::SubmissionResult { code, .. } if code == ResultCode::ACCEPTED => {}
+            other => panic!("expected Submission Result ACCEPTED, got {other:?}"),
+        }
+        acks.push(started.elapsed());
+        tokio::time::timeout(PATIENCE, async {
+            while tally.counts[i].load(Ordering::Acquire) < SELECTIVE_MATCHING {
+                tally.complete.notified().await;
+            }
+        })
+        .await
+        .expect("every matching subscription receives the record in time");
+        let last = Duration::from_nanos(tally.last[i].load(Ordering::Acquire));
+        delivery.push(last.saturating_sub(sent));
+    }
+    sender.close(ResultCode::SUCCESS).await;
+    listeners.abort_all();
+    while listeners.join_next().await.is_some() {}
+    Selective {
+        delivery: p50_p99(delivery),
+        ack_alone,
+        ack_with: p50_p99(acks),
+        connections,
+    }
+}
+
+/// A server in a child process: the guard, its URL and its pid.
+async fn child(dir: &TempDir) -> (ChildGuard, String, u32) {
     let exe = std::env::current_exe().expect("this benchmark's path");
     let child = Command::new(exe)
         .env(CHILD_ENV, dir.path())
@@ -767,20 +984,115 @@ async fn idle_memory(connections: usize) -> Option<(f64, u64, u64)> {
         .strip_prefix("url ")
         .expect("the child prints its URL")
         .to_string();
+    (child, url, pid)
+}
 
-    // A few connections first, so that what the first connection sets up
-    // once (runtime, allocator arenas, tables) is in the baseline.
+/// Samples a process's resident memory every 20 ms until stopped; the peak.
+struct Sampler {
+    peak: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sampler {
+    fn start(pid: u32) -> Sampler {
+        let peak = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn({
+            let peak = peak.clone();
+            async move {
+                loop {
+                    if let Some(kib) = resident_kib(pid) {
+                        peak.fetch_max(kib, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        });
+        Sampler { peak, task }
+    }
+
+    fn stop(self) -> u64 {
+        self.task.abort();
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// Resident memory (KiB) of a server in a child process: at rest, at its
+/// peak while `slow` subscribers that never read are sent `large` records,
+/// and at its peak while `getters` clients that never read each send 5 Gets
+/// of 20,000 references to `huge`.
+struct Attacks {
+    rest: u64,
+    slow_peak: u64,
+    get_peak: u64,
+    slow: usize,
+    large_bytes: usize,
+    getters: usize,
+}
+
+async fn attack_memory(
+    slow: usize,
+    large: &[OwnedRecord],
+    getters: usize,
+    huge: &OwnedRecord,
+) -> Option<Attacks> {
+    resident_kib(std::process::id())?;
+    let dir = TempDir::new("attack");
+    let (guard, url, pid) = child(&dir).await;
+    let addr: SocketAddr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("the child's address");
     let warm = connect_many(&url, 10).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rest = resident_kib(pid)?;
+
+    // Subscribers that never read, while large records are submitted.
+    let author = large.first()?.author();
+    let mut lazy = Vec::new();
+    for _ in 0..slow {
+        lazy.push(lean_subscriptions(addr, vec![subscribe_to(1, author)]).await);
+    }
+    let sampler = Sampler::start(pid);
+    let (sender, mut receiver) = client(&url).await.split();
+    ack_latencies(&sender, &mut receiver, large).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = resident_kib(pid)?;
-    let idle = connect_many(&url, connections).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = resident_kib(pid)?;
-    drop(idle);
+    let slow_peak = sampler.stop();
+    drop(lazy);
+
+    // Gets of one huge record, 20,000 times over, never read.
+    ack_latencies(&sender, &mut receiver, std::slice::from_ref(huge)).await;
+    let get = Message::Get {
+        query_id: QueryId(1),
+        references: vec![mosaic_core::Reference::Id(huge.id()); 20_000],
+    }
+    .encode()
+    .expect("Get encodes");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sampler = Sampler::start(pid);
+    let mut getting = Vec::new();
+    for _ in 0..getters {
+        let mut ws = lean_connect(addr).await;
+        for _ in 0..5 {
+            ws.send(WsMessage::Binary(get.clone().into()))
+                .await
+                .expect("send Get");
+        }
+        getting.push(ws);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let get_peak = sampler.stop();
+    drop(getting);
     drop(warm);
-    drop(child);
-    let per = after.saturating_sub(before) as f64 / connections as f64;
-    Some((per, before, after))
+    drop(guard);
+    Some(Attacks {
+        rest,
+        slow_peak,
+        get_peak,
+        slow,
+        large_bytes: large.iter().map(|r| r.len()).sum(),
+        getters,
+    })
 }
 
 fn met(ok: bool) -> &'static str {
@@ -814,6 +1126,23 @@ async fn run(plan: Plan) {
     let fanout_records = sign_all(plan.fanout_submissions + 1, |i| {
         post(&fanout_author, before(now, 1_000 - i), "fan-out", i)
     });
+    let selective_author = key(4_000);
+    let selective_records = sign_all(2 * plan.fanout_submissions, |i| {
+        post(&selective_author, before(now, 3_000 - i), "selective", i)
+    });
+    let (selective_quiet, selective_loud) = selective_records.split_at(plan.fanout_submissions);
+    let large_author = key(5_000);
+    let large_records: Vec<OwnedRecord> = sign_all(plan.attack_records, |i| {
+        RecordBuilder::new(Kind::MICROBLOG_ROOT, before(now, 4_000 - i))
+            .nonce(Nonce::from_key(&(i as u64).to_be_bytes()))
+            .payload(&vec![b'L'; 100_000])
+            .build(&large_author)
+            .expect("a large record")
+    });
+    let huge = RecordBuilder::new(Kind::MICROBLOG_ROOT, before(now, 5_000))
+        .payload(&vec![b'H'; 1_000_000])
+        .build(&key(6_000))
+        .expect("a huge record");
     let probe_records = sign_all(COMMIT_PROBES, |i| {
         post(&key(3_000), before(now, 2_000 - i), "probe", i)
     });
@@ -930,6 +1259,26 @@ async fn run(plan: Plan) {
         "server: fan-out ({} subscribers) p50/p99: {fan_p50:.2} ms / {fan_p99:.2} ms (target p99 < 50 ms; {} submissions, durable commit included; subscribers do not verify)",
         plan.subscribers, plan.fanout_submissions
     );
+    let selective = selective_fan_out(
+        &url,
+        addr,
+        selective_author.public(),
+        selective_quiet,
+        selective_loud,
+        plan.subscribers,
+    )
+    .await;
+    println!(
+        "server: selective fan-out ({SELECTIVE_SUBSCRIPTIONS} subscriptions on {} connections, {SELECTIVE_MATCHING} matching) p50/p99: {:.2} ms / {:.2} ms; ACK p50/p99 {:.2} / {:.2} ms with them, {:.2} / {:.2} ms without ({} submissions each)",
+        selective.connections,
+        selective.delivery.0,
+        selective.delivery.1,
+        selective.ack_with.0,
+        selective.ack_with.1,
+        selective.ack_alone.0,
+        selective.ack_alone.1,
+        plan.fanout_submissions
+    );
     server.shutdown().await.expect("shut the server down");
 
     // Memory, in a separate server process.
@@ -940,6 +1289,26 @@ async fn run(plan: Plan) {
             plan.idle_connections
         ),
         None => println!("server: memory per idle connection: not measured (no /proc)"),
+    }
+
+    let attacks = attack_memory(
+        plan.attack_subscribers,
+        &large_records,
+        plan.attack_getters,
+        &huge,
+    )
+    .await;
+    match &attacks {
+        Some(a) => println!(
+            "server: RSS under attack: at rest {} KiB; peak {} KiB with {} subscribers not reading while {:.1} MiB of records arrive; peak {} KiB with {} clients not reading 5 Gets each of 20,000 references to a 1 MiB record",
+            a.rest,
+            a.slow_peak,
+            a.slow,
+            a.large_bytes as f64 / (1024.0 * 1024.0),
+            a.get_peak,
+            a.getters
+        ),
+        None => println!("server: RSS under attack: not measured (no /proc)"),
     }
 
     let memory_summary = match memory {

@@ -1,5 +1,6 @@
 //! Group commit: submissions from every connection are gathered and written
-//! in one durable transaction, then answered and published.
+//! in one durable transaction, then answered, then handed to the fan-out
+//! task, so that an acknowledgement never waits for delivery.
 //!
 //! One task owns the write side of the store. While a batch is being made
 //! durable, new submissions queue up; the next batch takes all of them (up
@@ -8,26 +9,85 @@
 //! the last commit's time, at most 2 ms) for the rest: submitters that wait
 //! for each result then share one commit. A submitter hears ACCEPTED only once its record is
 //! durable (D-7), and subscribers see the record only then too.
+//!
+//! A commit that fails leaves the store in a state this process cannot
+//! know (an fsync error may or may not have reached the disk), so the first
+//! failure turns writes off for good ([`WriteHealth`]): the failed batch and
+//! every later submission are answered with an error, never ACCEPTED, until
+//! an operator has looked and restarted the server.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mosaic_core::Timestamp;
+use mosaic_core::{ResultCode, Timestamp};
 use mosaic_store::{InsertOutcome, Store};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, error};
 
-use crate::subscriptions::{Published, Registry};
+use crate::subscriptions::Published;
 
 /// Why a submission was not committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CommitFailure {
-    /// The store failed (disk full, I/O error, ...).
-    Store,
+    /// The store failed; the code to answer with (see
+    /// [`store_code`](crate::error::store_code)).
+    Store(ResultCode),
+    /// Writes are off after an earlier failed commit.
+    WritesOff,
     /// The server is shutting down.
     ShuttingDown,
 }
+
+impl CommitFailure {
+    /// The result code a submitter is answered with.
+    pub(crate) fn code(self) -> ResultCode {
+        match self {
+            CommitFailure::Store(code) => code,
+            CommitFailure::WritesOff => ResultCode::PERSISTENT_ERROR,
+            CommitFailure::ShuttingDown => ResultCode::SHUTTING_DOWN,
+        }
+    }
+}
+
+/// Whether the store may still be written, and if not, why.
+#[derive(Debug, Default)]
+pub(crate) struct WriteHealth {
+    off: AtomicBool,
+    reason: Mutex<Option<String>>,
+}
+
+impl WriteHealth {
+    /// Turns writes off for the rest of the process's life.
+    pub(crate) fn fail(&self, reason: String) {
+        let mut held = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if held.is_none() {
+            error!(
+                reason = %reason,
+                "a durable write failed: refusing every write until the server is restarted (check the disk and the logs)"
+            );
+            *held = Some(reason);
+        }
+        self.off.store(true, Ordering::Release);
+    }
+
+    /// Whether writes are off.
+    pub(crate) fn is_off(&self) -> bool {
+        self.off.load(Ordering::Acquire)
+    }
+
+    /// Why writes are off.
+    pub(crate) fn reason(&self) -> Option<String> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Records made durable, in commit order, for the fan-out task.
+pub(crate) type Committed = Vec<(Published, Timestamp)>;
 
 /// The longest a batch waits for more submissions (see [`gather`]); never
 /// more than half of the last commit's time either.
@@ -50,12 +110,18 @@ impl Committer {
     /// queue is drained.
     pub(crate) fn start(
         store: Arc<Store>,
-        registry: Arc<Registry>,
+        fanout: mpsc::Sender<Committed>,
+        health: Arc<WriteHealth>,
         max_batch: usize,
     ) -> (Committer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
-        let task = tokio::spawn(run(rx, store, registry, max_batch.max(1)));
+        let task = tokio::spawn(run(rx, store, fanout, health, max_batch.max(1)));
         (Committer { tx }, task)
+    }
+
+    /// Submissions waiting for a commit.
+    pub(crate) fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
     }
 
     /// Submits a validated record; resolves once it is durable (or refused).
@@ -119,7 +185,8 @@ fn take_queued(rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>, max_batch: usi
 async fn run(
     mut rx: mpsc::Receiver<Job>,
     store: Arc<Store>,
-    registry: Arc<Registry>,
+    fanout: mpsc::Sender<Committed>,
+    health: Arc<WriteHealth>,
     max_batch: usize,
 ) {
     // Submitters answered by the last commit, and those that queued up
@@ -127,6 +194,10 @@ async fn run(
     let mut expected = 0;
     let mut last_commit = Duration::ZERO;
     while let Some(first) = rx.recv().await {
+        if health.is_off() {
+            let _ = first.reply.send(Err(CommitFailure::WritesOff));
+            continue;
+        }
         let linger = (last_commit / 2).min(MAX_LINGER);
         let jobs = gather(&mut rx, first, expected, linger, max_batch).await;
         let started = Instant::now();
@@ -141,28 +212,35 @@ async fn run(
         .await;
         last_commit = started.elapsed();
         expected = jobs.len() + rx.len();
-        match result {
+        let failure = match result {
             Ok(Ok(outcomes)) => {
                 debug!(records = jobs.len(), "batch durable");
+                let mut committed = Vec::new();
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
                     if outcome.is_stored() {
-                        registry.publish(&job.record, job.received_at);
+                        committed.push((job.record, job.received_at));
                     }
                     let _ = job.reply.send(Ok(outcome));
                 }
+                // After the answers: delivery never delays them. A full
+                // fan-out queue holds the next commit, not these answers.
+                if !committed.is_empty() && fanout.send(committed).await.is_err() {
+                    debug!("fan-out task gone");
+                }
+                continue;
             }
             Ok(Err(e)) => {
-                error!(error = %e, records = jobs.len(), "commit failed");
-                for job in jobs {
-                    let _ = job.reply.send(Err(CommitFailure::Store));
-                }
+                let code = crate::error::store_code(&e);
+                health.fail(format!("commit of {} records failed: {e}", jobs.len()));
+                code
             }
             Err(e) => {
-                error!(error = %e, "commit task failed");
-                for job in jobs {
-                    let _ = job.reply.send(Err(CommitFailure::Store));
-                }
+                health.fail(format!("the commit task failed: {e}"));
+                ResultCode::PERSISTENT_ERROR
             }
+        };
+        for job in jobs {
+            let _ = job.reply.send(Err(CommitFailure::Store(failure)));
         }
     }
 }

@@ -59,13 +59,13 @@ impl Default for ServerConfig {
 ///   or by a subkey its key schedule lists as valid), served to anyone its
 ///   read access allows;
 /// - inbox: records from anyone that tag (Notify Public Key, D-8) a served
-///   user, served to the tagged served users and the author after
-///   authentication, and to anyone when `inbox_public` is set;
+///   user, served to anyone (`inbox_public`, the default), or only to the
+///   tagged served users and the author after authentication;
 /// - encryption: records from anyone that tag a served user, served to the
 ///   tagged served users only, after authentication. When inbox is on too,
 ///   a tagging record whose read access is "everybody" is an inbox record
 ///   and any other an encryption record.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Roles {
     /// Act as an outbox of the served users. Default false.
@@ -74,10 +74,21 @@ pub struct Roles {
     pub inbox: bool,
     /// Act as an encryption server of the served users. Default false.
     pub encryption: bool,
-    /// Serve inbox records to anyone, unauthenticated (`network.md`: inbox
-    /// servers SHOULD). Default false: only to the tagged served users and
-    /// the author.
+    /// Serve inbox records to anyone, unauthenticated, as `network.md` says
+    /// inbox servers SHOULD. Default true; false keeps them to the tagged
+    /// served users and the author (a private inbox).
     pub inbox_public: bool,
+}
+
+impl Default for Roles {
+    fn default() -> Self {
+        Roles {
+            outbox: false,
+            inbox: false,
+            encryption: false,
+            inbox_public: true,
+        }
+    }
 }
 
 impl Roles {
@@ -87,7 +98,14 @@ impl Roles {
     }
 }
 
-/// Resource limits. Every one has a default suited to a small public server.
+/// Resource limits. Every one has a default suited to a small public server
+/// and generous to honest clients; `docs/SECURITY.md` lists them all.
+///
+/// Rates are token buckets: `..._per_second` refills, `..._burst` is how many
+/// may be spent at once. Writes are Submissions and BLOB Submissions; reads
+/// are Get, Query, Subscribe, BLOB Get and DHT Lookup. Each is counted per
+/// connection, per IP address and per authenticated key, and checked before
+/// any signature is verified; over any of them the answer is TOO_FAST.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
@@ -106,12 +124,49 @@ pub struct Limits {
     pub max_filter_len: usize,
     /// Most records one query returns; LIMIT 0 means this (D-5). Default 500.
     pub max_query_limit: u16,
-    /// Sustained submissions (records and BLOBs) per second per connection;
-    /// more get TOO_FAST. Default 50.
+    /// Records one Query or Subscribe may examine in the store, those the
+    /// reader may not see included. When it is spent the query ends with
+    /// Query Closed TOO_OPEN after what was found. Default 20,000.
+    pub query_scan_budget: u64,
+    /// Distinct references one Get may carry; more get Query Closed
+    /// TOO_LARGE. Default 1,000.
+    pub max_get_references: usize,
+    /// Submissions per second, sustained, per connection. Default 1,000.
     pub submissions_per_second: u32,
-    /// Submissions a connection may make in a burst above the sustained
-    /// rate. Default 200.
+    /// Submissions one connection may make at once. Default 2,000.
     pub submission_burst: u32,
+    /// Submissions per second, sustained, per IP address. Default 2,000.
+    pub ip_submissions_per_second: u32,
+    /// Submissions at once per IP address. Default 4,000.
+    pub ip_submission_burst: u32,
+    /// Submissions per second, sustained, per authenticated key. Default
+    /// 2,000.
+    pub key_submissions_per_second: u32,
+    /// Submissions at once per authenticated key. Default 4,000.
+    pub key_submission_burst: u32,
+    /// Reads per second, sustained, per connection. Default 200.
+    pub reads_per_second: u32,
+    /// Reads one connection may make at once. Default 1,000.
+    pub read_burst: u32,
+    /// Reads per second, sustained, per IP address. Default 400.
+    pub ip_reads_per_second: u32,
+    /// Reads at once per IP address. Default 2,000.
+    pub ip_read_burst: u32,
+    /// Reads per second, sustained, per authenticated key. Default 400.
+    pub key_reads_per_second: u32,
+    /// Reads at once per authenticated key. Default 2,000.
+    pub key_read_burst: u32,
+    /// Bytes of submitted records and BLOBs being verified or committed at
+    /// once, all connections together. When it is spent, connections wait
+    /// (their submissions are not read) until commits free it. Default
+    /// 64 MiB.
+    pub submission_bytes_in_flight: usize,
+    /// DHT Lookups one connection may have running at once; more get DHT
+    /// Response TOO_FAST. Default 4.
+    pub dht_lookups_per_connection: usize,
+    /// DHT Lookups running at once on the whole server; more get TOO_FAST.
+    /// Default 64.
+    pub dht_lookups_in_flight: usize,
     /// Seconds a connection may stay silent (pings included) before it is
     /// dropped. Default 120.
     pub idle_timeout_secs: u64,
@@ -120,9 +175,24 @@ pub struct Limits {
     /// Seconds a client has for TLS, its request and the Hello Auth.
     /// Default 10.
     pub handshake_timeout_secs: u64,
-    /// Messages queued for a client before it counts as not reading and is
-    /// cut off. Default 1024. Bounds the server's memory per connection.
-    pub outbound_queue: usize,
+    /// Bytes of messages that may wait to be written to one client (D-21's
+    /// outbound budget). While it is spent, answers and live records wait.
+    /// Default 8 MiB.
+    pub outbound_budget_bytes: usize,
+    /// Bytes of live records one subscription may have waiting for its
+    /// client (records are shared between subscribers, so this bounds
+    /// delay more than memory). Past it the subscription is ended with Query
+    /// Closed TEMPORARY_ERROR. Default 16 MiB.
+    pub subscription_queue_bytes: usize,
+    /// Seconds the oldest waiting live record of a subscription may wait
+    /// for the client to read; then the subscription is ended with Query
+    /// Closed TEMPORARY_ERROR and the client re-subscribes with `since`
+    /// (D-21). Default 10.
+    pub slow_reader_grace_secs: u64,
+    /// Seconds writing one message to a client may take. A client that
+    /// reads nothing for this long gets Closing and is disconnected.
+    /// Default 30.
+    pub write_timeout_secs: u64,
     /// Largest BLOB accepted, in bytes (D-18). Default 1,048,544, the most
     /// one message can carry.
     pub max_blob_len: usize,
@@ -140,12 +210,30 @@ impl Default for Limits {
             max_message_len: MAX_MESSAGE_LEN,
             max_filter_len: 8192,
             max_query_limit: 500,
-            submissions_per_second: 50,
-            submission_burst: 200,
+            query_scan_budget: 20_000,
+            max_get_references: 1_000,
+            submissions_per_second: 1_000,
+            submission_burst: 2_000,
+            ip_submissions_per_second: 2_000,
+            ip_submission_burst: 4_000,
+            key_submissions_per_second: 2_000,
+            key_submission_burst: 4_000,
+            reads_per_second: 200,
+            read_burst: 1_000,
+            ip_reads_per_second: 400,
+            ip_read_burst: 2_000,
+            key_reads_per_second: 400,
+            key_read_burst: 2_000,
+            submission_bytes_in_flight: 64 * 1024 * 1024,
+            dht_lookups_per_connection: 4,
+            dht_lookups_in_flight: 64,
             idle_timeout_secs: 120,
             ping_interval_secs: 30,
             handshake_timeout_secs: 10,
-            outbound_queue: 1024,
+            outbound_budget_bytes: 8 * 1024 * 1024,
+            subscription_queue_bytes: 16 * 1024 * 1024,
+            slow_reader_grace_secs: 10,
+            write_timeout_secs: 30,
             max_blob_len: MAX_MESSAGE_LEN - 40,
             max_commit_batch: 1000,
         }
@@ -171,6 +259,17 @@ pub enum ConfigError {
         value: usize,
         /// The protocol's maximum.
         max: usize,
+    },
+    /// A byte budget is smaller than the largest message, which could then
+    /// never pass.
+    #[error("limits.{field} is {value}, below limits.max_message_len ({min})")]
+    BelowMessage {
+        /// The field.
+        field: &'static str,
+        /// The value set.
+        value: usize,
+        /// The largest message.
+        min: usize,
     },
     /// The idle timeout does not exceed the ping interval, so idle clients
     /// would be dropped before they are pinged.
@@ -200,12 +299,36 @@ impl ServerConfig {
             ("max_message_len", l.max_message_len),
             ("max_filter_len", l.max_filter_len),
             ("max_query_limit", usize::from(l.max_query_limit)),
+            ("query_scan_budget", l.query_scan_budget as usize),
+            ("max_get_references", l.max_get_references),
             ("submissions_per_second", l.submissions_per_second as usize),
             ("submission_burst", l.submission_burst as usize),
+            (
+                "ip_submissions_per_second",
+                l.ip_submissions_per_second as usize,
+            ),
+            ("ip_submission_burst", l.ip_submission_burst as usize),
+            (
+                "key_submissions_per_second",
+                l.key_submissions_per_second as usize,
+            ),
+            ("key_submission_burst", l.key_submission_burst as usize),
+            ("reads_per_second", l.reads_per_second as usize),
+            ("read_burst", l.read_burst as usize),
+            ("ip_reads_per_second", l.ip_reads_per_second as usize),
+            ("ip_read_burst", l.ip_read_burst as usize),
+            ("key_reads_per_second", l.key_reads_per_second as usize),
+            ("key_read_burst", l.key_read_burst as usize),
+            ("submission_bytes_in_flight", l.submission_bytes_in_flight),
+            ("dht_lookups_per_connection", l.dht_lookups_per_connection),
+            ("dht_lookups_in_flight", l.dht_lookups_in_flight),
             ("idle_timeout_secs", l.idle_timeout_secs as usize),
             ("ping_interval_secs", l.ping_interval_secs as usize),
             ("handshake_timeout_secs", l.handshake_timeout_secs as usize),
-            ("outbound_queue", l.outbound_queue),
+            ("outbound_budget_bytes", l.outbound_budget_bytes),
+            ("subscription_queue_bytes", l.subscription_queue_bytes),
+            ("slow_reader_grace_secs", l.slow_reader_grace_secs as usize),
+            ("write_timeout_secs", l.write_timeout_secs as usize),
             ("max_commit_batch", l.max_commit_batch),
         ] {
             if value == 0 {
@@ -233,6 +356,13 @@ impl ServerConfig {
                 max: mosaic_core::MAX_FILTER_LEN,
             });
         }
+        if l.submission_bytes_in_flight < l.max_message_len {
+            return Err(ConfigError::BelowMessage {
+                field: "submission_bytes_in_flight",
+                value: l.submission_bytes_in_flight,
+                min: l.max_message_len,
+            });
+        }
         if l.idle_timeout_secs <= l.ping_interval_secs {
             return Err(ConfigError::IdleBelowPing);
         }
@@ -257,6 +387,17 @@ impl Limits {
 
     pub(crate) fn handshake_timeout(&self) -> Duration {
         Duration::from_secs(self.handshake_timeout_secs)
+    }
+
+    pub(crate) fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout_secs)
+    }
+
+    pub(crate) fn delivery(&self) -> crate::subscriptions::Delivery {
+        crate::subscriptions::Delivery {
+            queue_bytes: self.subscription_queue_bytes,
+            grace: Duration::from_secs(self.slow_reader_grace_secs),
+        }
     }
 }
 
@@ -284,11 +425,11 @@ mod tests {
         assert!(toml::from_str::<ServerConfig>("[limits]\nmax_conections = 3").is_err());
         assert!(toml::from_str::<ServerConfig>("[roles]\noutbx = true").is_err());
         let mut c = ServerConfig::default();
-        c.limits.outbound_queue = 0;
+        c.limits.outbound_budget_bytes = 0;
         assert_eq!(
             c.validate(),
             Err(ConfigError::Zero {
-                field: "outbound_queue"
+                field: "outbound_budget_bytes"
             })
         );
         let mut c = ServerConfig::default();

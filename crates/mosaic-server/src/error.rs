@@ -24,3 +24,18 @@ pub enum ServerError {
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// The result code a store failure is told to clients with: the one place
+/// where store errors meet the wire. TEMPORARY_ERROR when trying again later
+/// may work without an operator ([`StoreError::is_transient`]), else
+/// PERSISTENT_ERROR. A failed durable write also turns writes off (see
+/// `committer.rs`), whatever the code.
+///
+/// [`StoreError::is_transient`]: mosaic_store::StoreError::is_transient
+pub(crate) fn store_code(e: &mosaic_store::StoreError) -> mosaic_core::ResultCode {
+    if e.is_transient() {
+        mosaic_core::ResultCode::TEMPORARY_ERROR
+    } else {
+        mosaic_core::ResultCode::PERSISTENT_ERROR
+    }
+}

@@ -292,10 +292,10 @@ mod tests {
         assert!(outbox.may_serve(&hers, now, None));
         assert!(!outbox.may_serve(&to_her, now, Some(&a)));
 
-        // Inbox for alice: from anyone, to her (and the author), unless
-        // public.
+        // A private inbox for alice: from anyone, to her and the author.
         let roles = Roles {
             inbox: true,
+            inbox_public: false,
             ..Roles::default()
         };
         let inbox = policy(roles, &[&alice]);
@@ -312,10 +312,11 @@ mod tests {
         // Carol is tagged but not served here.
         assert!(!inbox.may_serve(&to_both, now, Some(&c)));
         assert!(inbox.may_serve(&to_both, now, Some(&a)));
+        // Public, as inbox servers are by default.
         let public_inbox = policy(
             Roles {
-                inbox_public: true,
-                ..roles
+                inbox: true,
+                ..Roles::default()
             },
             &[&alice],
         );

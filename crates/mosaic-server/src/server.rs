@@ -15,17 +15,42 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::committer::Committer;
+use crate::committer::{Committer, WriteHealth};
 use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::keyring::KeyRing;
 use crate::policy::Policy;
+use crate::rate::Buckets;
 use crate::session;
 use crate::status::Status;
 use crate::subscriptions::Registry;
 
 /// How long sessions get to say goodbye on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Committed batches waiting for the fan-out task. When it is full the
+/// committer waits before its next commit (answers already sent are not
+/// held back).
+const FANOUT_QUEUE: usize = 64;
+
+/// Offers each committed record, in commit order, to the live
+/// subscriptions; ends when the committer does.
+async fn fanout(
+    registry: Arc<Registry>,
+    mut committed: tokio::sync::mpsc::Receiver<crate::committer::Committed>,
+    shared: std::sync::Weak<Shared>,
+) {
+    while let Some(batch) = committed.recv().await {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let delivery = shared.config().limits.delivery();
+        drop(shared);
+        for (record, received_at) in batch {
+            registry.publish(&record, received_at, delivery);
+        }
+    }
+}
 
 /// State every session shares.
 pub(crate) struct Shared {
@@ -45,6 +70,18 @@ pub(crate) struct Shared {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Answers DHT Lookups (D-9) once a DHT node is running.
     pub(crate) dht: Arc<OnceLock<mosaic_dht::Resolver>>,
+    /// Whether writes are still allowed (off after a failed commit).
+    pub(crate) health: Arc<WriteHealth>,
+    /// Bytes of submissions being verified or committed, server-wide.
+    pub(crate) submission_bytes: Arc<tokio::sync::Semaphore>,
+    /// DHT Lookups running, server-wide.
+    pub(crate) dht_lookups: Arc<tokio::sync::Semaphore>,
+    /// Write (submission) buckets per IP address and per key.
+    pub(crate) ip_writes: Buckets<IpAddr>,
+    pub(crate) key_writes: Buckets<PublicKey>,
+    /// Read buckets per IP address and per key.
+    pub(crate) ip_reads: Buckets<IpAddr>,
+    pub(crate) key_reads: Buckets<PublicKey>,
 }
 
 impl Shared {
@@ -73,6 +110,8 @@ impl Shared {
             records,
             connections: self.connections.load(Ordering::Relaxed),
             subscriptions: self.registry.total(),
+            writable: !self.health.is_off(),
+            write_fault: self.health.reason(),
         }
     }
 
@@ -157,9 +196,12 @@ impl Server {
                 })?;
         let policy = Arc::new(load_policy(&config, store.clone()).await?);
         let registry = Arc::new(Registry::new(policy.clone()));
+        let health = Arc::new(WriteHealth::default());
+        let (fanout_tx, fanout_rx) = tokio::sync::mpsc::channel(FANOUT_QUEUE);
         let (committer, committer_task) = Committer::start(
             store.clone(),
-            registry.clone(),
+            fanout_tx,
+            health.clone(),
             config.limits.max_commit_batch,
         );
         let limits = &config.limits;
@@ -168,12 +210,19 @@ impl Server {
                 max_message_len: limits.max_message_len,
                 ping_interval: limits.ping_interval(),
                 idle_timeout: limits.idle_timeout(),
-                outbound_queue: limits.outbound_queue,
+                outbound_budget: limits.outbound_budget_bytes,
+                write_timeout: limits.write_timeout(),
             },
             handshake_timeout: limits.handshake_timeout(),
             ..AcceptConfig::default()
         };
         let (shutdown_tx, shutdown) = watch::channel(false);
+        let submission_bytes = Arc::new(tokio::sync::Semaphore::new(
+            limits
+                .submission_bytes_in_flight
+                .min(tokio::sync::Semaphore::MAX_PERMITS),
+        ));
+        let dht_lookups = Arc::new(tokio::sync::Semaphore::new(limits.dht_lookups_in_flight));
         let shared = Arc::new(Shared {
             config: RwLock::new(Arc::new(config)),
             key,
@@ -189,7 +238,19 @@ impl Server {
             next_id: AtomicU64::new(1),
             shutdown,
             dht: Arc::new(OnceLock::new()),
+            health,
+            submission_bytes,
+            dht_lookups,
+            ip_writes: Buckets::new(),
+            key_writes: Buckets::new(),
+            ip_reads: Buckets::new(),
+            key_reads: Buckets::new(),
         });
+        tokio::spawn(fanout(
+            shared.registry.clone(),
+            fanout_rx,
+            Arc::downgrade(&shared),
+        ));
         Ok(Server {
             shared,
             listener,

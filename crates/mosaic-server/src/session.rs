@@ -1,30 +1,44 @@
 //! One client connection: the upgrade and HELLO, then every message it
-//! sends, answered as `messages.md` and SPEC-NOTES D-5 to D-9 say.
+//! sends, answered as `messages.md` and SPEC-NOTES D-5 to D-9 and D-21 say.
 //!
-//! A session handles its messages in order, except submissions: each one is
-//! handed to the committer and answered when durable, so one client can
-//! pipeline many submissions into one group commit. Whatever a client sends,
-//! the worst outcome is that its own connection is closed.
+//! A session handles its messages in order, except submissions (each one
+//! is handed to the committer and answered when durable, so one client can
+//! pipeline many submissions into one group commit) and DHT Lookups (which
+//! run in the background, a few at a time). Live records reach the client
+//! through the connection's delivery task (`subscriptions::pump`).
+//!
+//! Every cost a client can cause is bounded before it is paid: rate limits
+//! per connection, IP address and key are charged before a submitted
+//! record's signature is verified; submissions in flight are bounded in
+//! bytes server-wide; a Get carries a bounded number of distinct
+//! references; a query examines a bounded number of records and reads the
+//! store in chunks without holding a read snapshot while it waits for the
+//! client; everything sent waits on the connection's outbound budget, and a
+//! client that stops reading is disconnected by the write timeout. Whatever
+//! a client sends, the worst outcome is that its own connection is closed.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use mosaic_core::handshake::{AuthNonce, PROTOCOL_VERSION, ServerHandshake};
 use mosaic_core::{
-    DhtTarget, Filter, Id, IdPrefix, Kind, Message, MessageError, MessageRef, OwnedFilter,
-    OwnedRecord, PublicKey, QueryId, Reference, ResultCode, Timestamp,
+    DhtTarget, Id, IdPrefix, Kind, Message, MessageError, MessageType, OwnedFilter, OwnedRecord,
+    PublicKey, QueryId, Reference, ResultCode, Timestamp,
 };
-use mosaic_net::{Incoming, Received, Sender};
-use mosaic_store::{BlobOutcome, InsertOutcome, Records, StoredRecord};
+use mosaic_net::{Bytes, Incoming, Received, Receiver, Sender};
+use mosaic_store::{BlobOutcome, InsertOutcome, QueryCursor, StoredRecord};
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 use tracing::{Instrument, debug, debug_span, warn};
 
-use crate::committer::CommitFailure;
+use crate::error::store_code;
 use crate::keyring::Identity;
 use crate::rate::TokenBucket;
 use crate::server::Shared;
+use crate::subscriptions::{self, ConnLive, OpenError};
 
 /// Records read from the store per trip to the blocking pool.
 const QUERY_CHUNK: usize = 64;
@@ -162,16 +176,28 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
             }
         }
 
+        let config = shared.config();
+        let limits = &config.limits;
+        let live = shared.registry.connect(id, sender.clone());
+        let pump = tokio::spawn({
+            let shared = shared.clone();
+            let registry = shared.registry.clone();
+            subscriptions::pump(registry, live.clone(), move || {
+                shared.config().limits.delivery()
+            })
+        });
         let mut session = Session {
-            bucket: TokenBucket::new(
-                shared.config().limits.submissions_per_second,
-                shared.config().limits.submission_burst,
-            ),
+            writes: TokenBucket::new(limits.submissions_per_second, limits.submission_burst),
+            reads: TokenBucket::new(limits.reads_per_second, limits.read_burst),
+            dht_lookups: Arc::new(Semaphore::new(limits.dht_lookups_per_connection)),
+            tasks: JoinSet::new(),
             shared: shared.clone(),
-            conn: id,
+            ip: peer.ip(),
+            live: live.clone(),
             sender: sender.clone(),
             reader,
         };
+        drop(config);
         let mut shutdown = shared.shutdown.clone();
         loop {
             tokio::select! {
@@ -179,9 +205,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
                     sender.close(ResultCode::SHUTTING_DOWN).await;
                     break;
                 }
-                next = receiver.recv() => match next {
-                    Ok(Some(received)) => {
-                        if !session.handle(received).await {
+                // The writer has ended: the client stopped reading, or the
+                // connection was closed from elsewhere (a ban, a revocation).
+                _ = sender.closed() => break,
+                next = receiver.recv_frame() => match next {
+                    Ok(Some(frame)) => {
+                        if !session.frame(&receiver, frame).await {
                             break;
                         }
                     }
@@ -193,7 +222,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
                 },
             }
         }
-        shared.registry.close_all(id);
+        pump.abort();
+        shared.registry.disconnect(&live);
         shared.policy.keys.unregister(id);
         debug!("disconnected");
     }
@@ -227,10 +257,17 @@ fn admit_identity(shared: &Shared, proven: PublicKey) -> Result<Identity, Result
 
 struct Session {
     shared: Arc<Shared>,
-    conn: u64,
+    ip: IpAddr,
     sender: Sender,
+    live: Arc<ConnLive>,
     reader: Option<PublicKey>,
-    bucket: TokenBucket,
+    /// This connection's write and read buckets.
+    writes: TokenBucket,
+    reads: TokenBucket,
+    /// DHT Lookups this connection may still start.
+    dht_lookups: Arc<Semaphore>,
+    /// DHT Lookups running for this connection; aborted when it ends.
+    tasks: JoinSet<()>,
 }
 
 /// Whether a send failed because the client is gone.
@@ -238,13 +275,135 @@ fn gone(result: Result<(), mosaic_net::NetError>) -> bool {
     result.is_err()
 }
 
+/// How the stored phase of a query ended.
+enum Stored {
+    /// Every match was sent (or the limit reached).
+    Complete,
+    /// The scan budget was spent first.
+    BudgetSpent,
+    /// The store failed; the code to close with.
+    Failed(ResultCode),
+}
+
+/// Whether a message type is a write (charged to the write buckets and the
+/// server-wide bytes in flight before it is decoded).
+fn is_write(ty: u8) -> bool {
+    ty == MessageType::SUBMISSION.as_u8() || ty == MessageType::BLOB_SUBMISSION.as_u8()
+}
+
+/// The 32 bytes at `[8..40]` of a message: a submitted record's id prefix,
+/// or a BLOB's hash (zeros when the message is too short).
+fn bytes_8_40(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if let Some(b) = bytes.get(8..40) {
+        out.copy_from_slice(b);
+    }
+    out
+}
+
 impl Session {
+    /// Takes a write token from the connection's, the address's and the
+    /// key's buckets; false when one is empty.
+    fn take_write(&mut self) -> bool {
+        let config = self.shared.config();
+        let l = &config.limits;
+        self.writes.try_take()
+            && self.shared.ip_writes.try_take(
+                self.ip,
+                l.ip_submissions_per_second,
+                l.ip_submission_burst,
+            )
+            && self.reader.is_none_or(|key| {
+                self.shared.key_writes.try_take(
+                    key,
+                    l.key_submissions_per_second,
+                    l.key_submission_burst,
+                )
+            })
+    }
+
+    /// Takes a read token, as [`Session::take_write`] does.
+    fn take_read(&mut self) -> bool {
+        let config = self.shared.config();
+        let l = &config.limits;
+        self.reads.try_take()
+            && self
+                .shared
+                .ip_reads
+                .try_take(self.ip, l.ip_reads_per_second, l.ip_read_burst)
+            && self.reader.is_none_or(|key| {
+                self.shared
+                    .key_reads
+                    .try_take(key, l.key_reads_per_second, l.key_read_burst)
+            })
+    }
+
+    /// Handles one frame; false ends the session. A write is charged to the
+    /// rate limits and to the bytes in flight before it is decoded, since
+    /// decoding a submission verifies its signature.
+    async fn frame(&mut self, receiver: &Receiver, bytes: Bytes) -> bool {
+        while self.tasks.try_join_next().is_some() {}
+        let ty = bytes.first().copied().unwrap_or(0);
+        let mut permit = None;
+        if is_write(ty) {
+            let refusal = if self.shared.health.is_off() {
+                Some(ResultCode::PERSISTENT_ERROR)
+            } else if !self.take_write() {
+                Some(ResultCode::TOO_FAST)
+            } else {
+                None
+            };
+            if let Some(code) = refusal {
+                let key = bytes_8_40(&bytes);
+                let reply = if ty == MessageType::SUBMISSION.as_u8() {
+                    Message::SubmissionResult {
+                        code,
+                        id_prefix: IdPrefix::from_bytes(&key).unwrap_or(IdPrefix::ZERO),
+                    }
+                } else {
+                    Message::BlobSubmissionResult { code, hash: key }
+                };
+                return !gone(self.sender.send(&reply).await);
+            }
+            // At most the whole budget, so that it can always be had.
+            let cost = bytes
+                .len()
+                .clamp(1, self.shared.config().limits.submission_bytes_in_flight);
+            let cost = u32::try_from(cost).unwrap_or(u32::MAX);
+            permit = match self
+                .shared
+                .submission_bytes
+                .clone()
+                .acquire_many_owned(cost)
+                .await
+            {
+                Ok(permit) => Some(permit),
+                Err(_) => return false,
+            };
+        }
+        match receiver.decode(bytes).await {
+            Ok(received) => self.handle(received, permit).await,
+            Err(_) => false,
+        }
+    }
+
     /// Handles one message; false ends the session.
-    async fn handle(&mut self, received: Received) -> bool {
+    async fn handle(&mut self, received: Received, permit: Option<OwnedSemaphorePermit>) -> bool {
         let message = match received.message {
             Ok(message) => message,
             Err(e) => return self.handle_malformed(&received.bytes, e).await,
         };
+        let read = matches!(
+            message,
+            Message::Get { .. }
+                | Message::Query { .. }
+                | Message::Subscribe { .. }
+                | Message::BlobGet { .. }
+                | Message::DhtLookup { .. }
+        );
+        if read && !self.take_read() {
+            return self.too_fast(message).await;
+        }
         match message {
             Message::Get {
                 query_id,
@@ -261,19 +420,23 @@ impl Session {
                 filter,
             } => self.query(query_id, limit, filter, true).await,
             Message::Unsubscribe { query_id } => {
-                let code = if self.shared.registry.close(self.conn, query_id) {
-                    ResultCode::SUCCESS
+                if self
+                    .shared
+                    .registry
+                    .close(&self.live, query_id, ResultCode::SUCCESS)
+                {
+                    true
                 } else {
-                    ResultCode::NOT_FOUND
-                };
-                !gone(
-                    self.sender
-                        .send(&Message::QueryClosed { query_id, code })
-                        .await,
-                )
+                    let code = ResultCode::NOT_FOUND;
+                    !gone(
+                        self.sender
+                            .send(&Message::QueryClosed { query_id, code })
+                            .await,
+                    )
+                }
             }
-            Message::Submission { record } => self.submit(record).await,
-            Message::BlobSubmission { hash, data } => self.put_blob(hash, data).await,
+            Message::Submission { record } => self.submit(record, permit).await,
+            Message::BlobSubmission { hash, data } => self.put_blob(hash, data, permit).await,
             Message::BlobGet { hash } => self.get_blob(hash).await,
             Message::DhtLookup {
                 query_id,
@@ -302,32 +465,47 @@ impl Session {
         }
     }
 
+    /// Answers a read refused by the rate limits with TOO_FAST, in the
+    /// form its type calls for.
+    async fn too_fast(&mut self, message: Message) -> bool {
+        let code = ResultCode::TOO_FAST;
+        let reply = match message {
+            Message::Get { query_id, .. }
+            | Message::Query { query_id, .. }
+            | Message::Subscribe { query_id, .. } => Message::QueryClosed { query_id, code },
+            Message::BlobGet { hash } => Message::BlobResult {
+                code,
+                hash,
+                data: Vec::new(),
+            },
+            Message::DhtLookup {
+                query_id,
+                target,
+                public_key,
+            } => dht_refusal(query_id, target, public_key, code),
+            _ => return true,
+        };
+        !gone(self.sender.send(&reply).await)
+    }
+
     /// Answers bytes that did not decode, as precisely as they allow.
     async fn handle_malformed(&mut self, bytes: &[u8], e: MessageError) -> bool {
         debug!(error = %e, "malformed message");
         let code = e.result_code();
         let reply = match (bytes.first(), &e) {
             (_, MessageError::UnknownType { .. }) => Some(Message::Unrecognized),
-            (Some(0x05), _) => {
-                let prefix = bytes
-                    .get(8..40)
-                    .and_then(|b| <&[u8; 32]>::try_from(b).ok())
-                    .and_then(|b| IdPrefix::from_bytes(b).ok())
-                    .unwrap_or(IdPrefix::ZERO);
-                Some(Message::SubmissionResult {
-                    code,
-                    id_prefix: prefix,
-                })
-            }
+            (Some(0x05), _) => Some(Message::SubmissionResult {
+                code,
+                id_prefix: IdPrefix::from_bytes(&bytes_8_40(bytes)).unwrap_or(IdPrefix::ZERO),
+            }),
             (Some(0x01..=0x03), _) if bytes.len() >= 6 => Some(Message::QueryClosed {
                 query_id: QueryId(u16::from_le_bytes([bytes[4], bytes[5]])),
                 code,
             }),
-            (Some(0x07), _) if bytes.len() >= 40 => {
-                let mut hash = [0u8; 32];
-                hash.copy_from_slice(&bytes[8..40]);
-                Some(Message::BlobSubmissionResult { code, hash })
-            }
+            (Some(0x07), _) if bytes.len() >= 40 => Some(Message::BlobSubmissionResult {
+                code,
+                hash: bytes_8_40(bytes),
+            }),
             _ => None,
         };
         match reply {
@@ -339,42 +517,7 @@ impl Session {
         }
     }
 
-    async fn get(&mut self, query_id: QueryId, references: Vec<Reference>) -> bool {
-        let store = self.shared.store.clone();
-        let policy = self.shared.policy.clone();
-        let reader = self.reader;
-        let found = tokio::task::spawn_blocking(move || {
-            let mut found = Vec::new();
-            for reference in references {
-                let stored = match reference {
-                    Reference::Id(id) => store.get(&id),
-                    Reference::Address(addr) => store.latest(&addr),
-                };
-                match stored {
-                    Ok(Some(StoredRecord {
-                        record,
-                        received_at,
-                    })) if policy.may_serve(&record, received_at, reader.as_ref()) => {
-                        found.push(record)
-                    }
-                    Ok(_) => {}
-                    Err(e) => warn!(error = %e, "store read failed"),
-                }
-            }
-            found
-        })
-        .await
-        .unwrap_or_default();
-        let code = if found.is_empty() {
-            ResultCode::NOT_FOUND
-        } else {
-            ResultCode::SUCCESS
-        };
-        for record in &found {
-            if gone(self.send_record(query_id, record).await) {
-                return false;
-            }
-        }
+    async fn closed(&self, query_id: QueryId, code: ResultCode) -> bool {
         !gone(
             self.sender
                 .send(&Message::QueryClosed { query_id, code })
@@ -382,17 +525,71 @@ impl Session {
         )
     }
 
-    async fn send_record(
-        &self,
-        query_id: QueryId,
-        record: &OwnedRecord,
-    ) -> Result<(), mosaic_net::NetError> {
-        let bytes = MessageRef::Record {
-            query_id,
-            record: record.as_ref(),
+    /// Get: each distinct reference looked up once, the records sent in
+    /// chunks as they are read (never all collected first).
+    async fn get(&mut self, query_id: QueryId, references: Vec<Reference>) -> bool {
+        let mut seen = HashSet::with_capacity(references.len());
+        let mut references: Vec<Reference> =
+            references.into_iter().filter(|r| seen.insert(*r)).collect();
+        drop(seen);
+        if references.len() > self.shared.config().limits.max_get_references {
+            return self.closed(query_id, ResultCode::TOO_LARGE).await;
         }
-        .encode()?;
-        self.sender.send_encoded(bytes).await
+        let mut found_any = false;
+        let mut failure = None;
+        // Looked up from the end, so that taking a chunk is a truncation.
+        references.reverse();
+        while !references.is_empty() && failure.is_none() {
+            let store = self.shared.store.clone();
+            let policy = self.shared.policy.clone();
+            let reader = self.reader;
+            let mut rest = std::mem::take(&mut references);
+            let step = tokio::task::spawn_blocking(move || {
+                let mut chunk: Vec<Arc<OwnedRecord>> = Vec::new();
+                let mut bytes = 0;
+                while bytes < QUERY_CHUNK_BYTES {
+                    let Some(reference) = rest.pop() else { break };
+                    let stored = match reference {
+                        Reference::Id(id) => store.get(&id),
+                        Reference::Address(addr) => store.latest(&addr),
+                    };
+                    match stored {
+                        Ok(Some(StoredRecord {
+                            record,
+                            received_at,
+                        })) if policy.may_serve(&record, received_at, reader.as_ref()) => {
+                            bytes += record.len();
+                            chunk.push(Arc::new(record));
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            warn!(error = %e, "store read failed");
+                            return (rest, chunk, Some(store_code(&e)));
+                        }
+                    }
+                }
+                (rest, chunk, None)
+            })
+            .await;
+            let Ok((rest, chunk, failed)) = step else {
+                failure = Some(ResultCode::TEMPORARY_ERROR);
+                break;
+            };
+            references = rest;
+            failure = failed;
+            for record in chunk {
+                found_any = true;
+                if gone(self.sender.send_record(query_id, record).await) {
+                    return false;
+                }
+            }
+        }
+        let code = match failure {
+            Some(code) => code,
+            None if found_any => ResultCode::SUCCESS,
+            None => ResultCode::NOT_FOUND,
+        };
+        self.closed(query_id, code).await
     }
 
     async fn query(
@@ -404,135 +601,177 @@ impl Session {
     ) -> bool {
         let config = self.shared.config();
         let limits = &config.limits;
-        let refuse = |code| Message::QueryClosed { query_id, code };
-        let refusal = if self.shared.registry.is_open(self.conn, query_id) {
+        let registry = &self.shared.registry;
+        let refusal = if registry.is_open(&self.live, query_id) {
             Some(ResultCode::INVALID)
         } else if filter.as_bytes().len() > limits.max_filter_len {
             Some(ResultCode::TOO_LARGE)
         } else if !filter.is_narrow() && !config.allow_open_queries {
             Some(ResultCode::TOO_OPEN)
-        } else if subscribe
-            && self.shared.registry.count(self.conn) >= limits.max_subscriptions_per_connection
+        } else if subscribe && registry.count(&self.live) >= limits.max_subscriptions_per_connection
         {
             Some(ResultCode::TOO_FAST)
         } else {
             None
         };
         if let Some(code) = refusal {
-            return !gone(self.sender.send(&refuse(code)).await);
+            return self.closed(query_id, code).await;
         }
         // D-5: LIMIT 0 means the server's maximum.
         let limit = match limit {
             0 => limits.max_query_limit,
             n => n.min(limits.max_query_limit),
         };
-        if subscribe {
-            self.shared.registry.open(
-                self.conn,
-                query_id,
-                filter.clone(),
-                self.sender.clone(),
-                self.reader,
-            );
-        }
-        let sent = match self
-            .stream_stored(query_id, &filter, usize::from(limit))
-            .await
+        let budget = limits.query_scan_budget;
+        drop(config);
+        if subscribe
+            && registry.open(&self.live, query_id, filter.clone(), self.reader)
+                == Err(OpenError::InUse)
         {
-            Some(sent) => sent,
-            None => return false,
+            return self.closed(query_id, ResultCode::INVALID).await;
+        }
+        let Some((sent, ending)) = self
+            .stream_stored(query_id, &filter, usize::from(limit), budget)
+            .await
+        else {
+            return false;
         };
-        if subscribe {
-            if gone(
-                self.sender
-                    .send(&Message::LocallyComplete { query_id })
-                    .await,
-            ) {
-                return false;
+        let end_code = match ending {
+            Stored::Complete => None,
+            Stored::BudgetSpent => Some(ResultCode::TOO_OPEN),
+            Stored::Failed(code) => Some(code),
+        };
+        match (subscribe, end_code) {
+            (true, None) => {
+                if gone(
+                    self.sender
+                        .send(&Message::LocallyComplete { query_id })
+                        .await,
+                ) {
+                    return false;
+                }
+                self.shared.registry.activate(&self.live, query_id, &sent);
+                true
             }
-            self.shared.registry.activate(self.conn, query_id, &sent);
-            true
-        } else {
-            !gone(
-                self.sender
-                    .send(&Message::QueryClosed {
-                        query_id,
-                        code: ResultCode::SUCCESS,
-                    })
-                    .await,
-            )
+            (true, Some(code)) => {
+                // Query Closed follows the records already sent.
+                self.shared.registry.close(&self.live, query_id, code);
+                true
+            }
+            (false, code) => {
+                self.closed(query_id, code.unwrap_or(ResultCode::SUCCESS))
+                    .await
+            }
         }
     }
 
-    /// Sends the stored matches newest first, at most `limit`; returns the
-    /// ids sent, or `None` when the client is gone.
+    /// Sends the stored matches newest first, at most `limit`, examining at
+    /// most `budget` records; returns the ids sent and how it ended, or
+    /// `None` when the client is gone. The store is read a chunk at a time,
+    /// each from a fresh snapshot resumed where the last stopped, so no
+    /// snapshot is held while the client reads.
     async fn stream_stored(
         &self,
         query_id: QueryId,
-        filter: &Filter,
+        filter: &OwnedFilter,
         limit: usize,
-    ) -> Option<HashSet<Id>> {
+        budget: u64,
+    ) -> Option<(HashSet<Id>, Stored)> {
         let mut sent = HashSet::new();
-        let store = self.shared.store.clone();
-        let owned = filter.to_owned();
-        let opened = tokio::task::spawn_blocking(move || store.query(&owned, usize::MAX)).await;
-        let mut records: Records = match opened {
-            Ok(Ok(records)) => records,
-            Ok(Err(e)) => {
-                warn!(error = %e, "query failed");
-                return Some(sent);
-            }
-            Err(_) => return Some(sent),
-        };
-        let reader = self.reader;
+        let mut cursor: Option<QueryCursor> = None;
+        let mut examined: u64 = 0;
         loop {
-            let want = limit - sent.len();
+            if sent.len() >= limit {
+                return Some((sent, Stored::Complete));
+            }
+            let want = (limit - sent.len()).min(QUERY_CHUNK);
+            let store = self.shared.store.clone();
             let policy = self.shared.policy.clone();
+            let reader = self.reader;
+            let owned = filter.clone();
+            let left = budget.saturating_sub(examined);
             let step = tokio::task::spawn_blocking(move || {
+                let records = match cursor {
+                    None => store.query(&owned, want),
+                    Some(after) => store.query_after(&owned, want, after),
+                };
+                let mut records = match records {
+                    Ok(records) => records.with_scan_budget(left),
+                    Err(e) => {
+                        warn!(error = %e, "query failed");
+                        return Err(store_code(&e));
+                    }
+                };
                 let mut chunk = Vec::new();
+                let mut yielded = 0;
                 let mut bytes = 0;
-                let mut done = false;
-                while chunk.len() < want.min(QUERY_CHUNK) && bytes < QUERY_CHUNK_BYTES {
+                let mut failed = None;
+                while bytes < QUERY_CHUNK_BYTES {
                     match records.next() {
                         Some(Ok(stored)) => {
+                            yielded += 1;
                             if policy.may_serve(&stored.record, stored.received_at, reader.as_ref())
                             {
                                 bytes += stored.record.len();
-                                chunk.push(stored.record);
+                                chunk.push(Arc::new(stored.record));
                             }
                         }
-                        Some(Err(e)) => warn!(error = %e, "damaged record skipped"),
-                        None => {
-                            done = true;
+                        Some(Err(mosaic_store::StoreError::Corrupt(e))) => {
+                            warn!(error = %e, "damaged record skipped");
+                        }
+                        Some(Err(e)) => {
+                            warn!(error = %e, "query failed");
+                            failed = Some(store_code(&e));
                             break;
                         }
+                        None => break,
                     }
                 }
-                (records, chunk, done)
+                let spent = records.budget_exhausted();
+                // The store's limit ended the iterator: more may follow.
+                let more = yielded == want || bytes >= QUERY_CHUNK_BYTES;
+                Ok((
+                    chunk,
+                    records.examined(),
+                    spent,
+                    failed,
+                    more,
+                    records.resume_point(),
+                ))
             })
             .await;
-            let Ok((rest, chunk, done)) = step else {
-                return Some(sent);
+            let (chunk, seen, spent, failed, more, resume) = match step {
+                Ok(Ok(step)) => step,
+                Ok(Err(code)) => return Some((sent, Stored::Failed(code))),
+                Err(_) => return Some((sent, Stored::Failed(ResultCode::TEMPORARY_ERROR))),
             };
-            records = rest;
-            for record in &chunk {
-                if gone(self.send_record(query_id, record).await) {
+            examined += seen;
+            for record in chunk {
+                if sent.len() >= limit {
+                    break;
+                }
+                let id = record.id();
+                if gone(self.sender.send_record(query_id, record).await) {
                     return None;
                 }
-                sent.insert(record.id());
+                sent.insert(id);
             }
-            if done || sent.len() >= limit {
-                return Some(sent);
+            if let Some(code) = failed {
+                return Some((sent, Stored::Failed(code)));
+            }
+            if spent {
+                return Some((sent, Stored::BudgetSpent));
+            }
+            match resume {
+                Some(next) if more => cursor = Some(next),
+                _ => return Some((sent, Stored::Complete)),
             }
         }
     }
 
-    async fn submit(&mut self, record: OwnedRecord) -> bool {
+    async fn submit(&mut self, record: OwnedRecord, permit: Option<OwnedSemaphorePermit>) -> bool {
         let id = record.id();
         let reply = move |code| Message::submission_result(code, &id);
-        if !self.bucket.try_take() {
-            return !gone(self.sender.send(&reply(ResultCode::TOO_FAST)).await);
-        }
         let received_at = now();
         if let Some(code) = self.refuse(&record, received_at).await {
             return !gone(self.sender.send(&reply(code)).await);
@@ -548,7 +787,8 @@ impl Session {
         }
         let record = Arc::new(record);
         if record.kind().duplicate_handling().is_ephemeral() {
-            let delivered = self.shared.registry.publish(&record, received_at);
+            let delivery = self.shared.config().limits.delivery();
+            let delivered = self.shared.registry.publish(&record, received_at, delivery);
             let code = if delivered > 0 {
                 ResultCode::ACCEPTED
             } else {
@@ -560,7 +800,11 @@ impl Session {
         let policy = self.shared.policy.clone();
         let sender = self.sender.clone();
         tokio::spawn(async move {
-            let code = match committer.submit(record.clone(), received_at).await {
+            let outcome = committer.submit(record.clone(), received_at).await;
+            // The bytes are no longer in flight once the commit has answered,
+            // even if the client is slow to read the answer.
+            drop(permit);
+            let code = match outcome {
                 Ok(InsertOutcome::Inserted | InsertOutcome::Replaced { .. }) => {
                     if record.kind() == Kind::KEY_SCHEDULE
                         && let Some(master) = policy.keys.offer(&record)
@@ -573,9 +817,9 @@ impl Session {
                     ResultCode::DUPLICATE
                 }
                 Ok(InsertOutcome::Ephemeral) => ResultCode::NO_CONSUMERS,
-                Err(CommitFailure::Store) => ResultCode::TEMPORARY_ERROR,
-                Err(CommitFailure::ShuttingDown) => ResultCode::SHUTTING_DOWN,
+                Err(failure) => failure.code(),
             };
+            drop(record);
             let _ = sender.send(&reply(code)).await;
         });
         true
@@ -614,31 +858,37 @@ impl Session {
             Ok(Ok(false)) => Some(ResultCode::UNAUTHORIZED),
             Ok(Err(e)) => {
                 warn!(error = %e, "cannot read the records at an address");
-                Some(ResultCode::TEMPORARY_ERROR)
+                Some(store_code(&e))
             }
             Err(_) => Some(ResultCode::TEMPORARY_ERROR),
         }
     }
 
-    async fn put_blob(&mut self, hash: [u8; 32], data: Vec<u8>) -> bool {
+    async fn put_blob(
+        &mut self,
+        hash: [u8; 32],
+        data: Vec<u8>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> bool {
         let reply = |code| Message::BlobSubmissionResult { code, hash };
         if data.len() > self.shared.config().limits.max_blob_len {
             return !gone(self.sender.send(&reply(ResultCode::TOO_LARGE)).await);
-        }
-        if !self.bucket.try_take() {
-            return !gone(self.sender.send(&reply(ResultCode::TOO_FAST)).await);
         }
         if let Some(code) = self.shared.policy.refuse_blob(self.reader.as_ref()) {
             return !gone(self.sender.send(&reply(code)).await);
         }
         let store = self.shared.store.clone();
         let outcome = tokio::task::spawn_blocking(move || store.put_blob(&hash, &data)).await;
+        drop(permit);
         let code = match outcome {
             Ok(Ok(BlobOutcome::Stored)) => ResultCode::ACCEPTED,
             Ok(Ok(BlobOutcome::Duplicate)) => ResultCode::DUPLICATE,
             Ok(Err(e)) => {
-                warn!(error = %e, "BLOB refused");
-                ResultCode::INVALID
+                // A failed durable write: its outcome is unknown.
+                self.shared
+                    .health
+                    .fail(format!("storing a BLOB failed: {e}"));
+                store_code(&e)
             }
             Err(_) => ResultCode::TEMPORARY_ERROR,
         };
@@ -648,49 +898,65 @@ impl Session {
     async fn get_blob(&mut self, hash: [u8; 32]) -> bool {
         let store = self.shared.store.clone();
         let found = tokio::task::spawn_blocking(move || store.blob(&hash)).await;
-        let reply = match found {
-            Ok(Ok(Some(data))) => Message::BlobResult {
-                code: ResultCode::SUCCESS,
-                hash,
-                data,
-            },
-            Ok(Ok(None)) => Message::BlobResult {
-                code: ResultCode::NOT_FOUND,
-                hash,
-                data: Vec::new(),
-            },
-            _ => Message::BlobResult {
-                code: ResultCode::TEMPORARY_ERROR,
-                hash,
-                data: Vec::new(),
-            },
+        let (code, data) = match found {
+            Ok(Ok(Some(data))) => (ResultCode::SUCCESS, data),
+            Ok(Ok(None)) => (ResultCode::NOT_FOUND, Vec::new()),
+            Ok(Err(e)) => {
+                warn!(error = %e, "BLOB read failed");
+                (store_code(&e), Vec::new())
+            }
+            Err(_) => (ResultCode::TEMPORARY_ERROR, Vec::new()),
         };
-        !gone(self.sender.send(&reply).await)
+        !gone(
+            self.sender
+                .send(&Message::BlobResult { code, hash, data })
+                .await,
+        )
     }
 
+    /// DHT Lookup (D-9): answered in the background, at most a few at a
+    /// time per connection and server-wide (TOO_FAST beyond), through the
+    /// resolver's cache of hits and misses. The client checks the BEP 44
+    /// signature itself.
     async fn dht_lookup(&mut self, query_id: QueryId, target: DhtTarget, key: PublicKey) -> bool {
-        if let Some(resolver) = self.shared.dht.get() {
-            // A lookup can take seconds: answer it in the background, so the
-            // connection's other queries go on. The client checks the BEP 44
-            // signature itself (D-9).
-            let resolver = resolver.clone();
-            let sender = self.sender.clone();
-            tokio::spawn(async move {
-                let reply = resolver.answer_lookup(query_id, target, &key).await;
-                let _ = sender.send(&reply).await;
-            });
-            return true;
-        }
-        // Without a DHT node every lookup is answered NOT_FOUND.
-        let reply = Message::DhtResponse {
-            query_id,
-            target,
-            public_key: key,
-            code: ResultCode::NOT_FOUND,
-            seq: 0,
-            signature: [0; 64],
-            value: Vec::new(),
+        let Some(resolver) = self.shared.dht.get() else {
+            // Without a DHT node every lookup is answered NOT_FOUND.
+            let reply = dht_refusal(query_id, target, key, ResultCode::NOT_FOUND);
+            return !gone(self.sender.send(&reply).await);
         };
-        !gone(self.sender.send(&reply).await)
+        let permits = self
+            .dht_lookups
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .and_then(|mine| {
+                let all = self.shared.dht_lookups.clone().try_acquire_owned().ok()?;
+                Some((mine, all))
+            });
+        let Some(permits) = permits else {
+            let reply = dht_refusal(query_id, target, key, ResultCode::TOO_FAST);
+            return !gone(self.sender.send(&reply).await);
+        };
+        let resolver = resolver.clone();
+        let sender = self.sender.clone();
+        self.tasks.spawn(async move {
+            let reply = resolver.answer_lookup(query_id, target, &key).await;
+            drop(permits);
+            let _ = sender.send(&reply).await;
+        });
+        true
+    }
+}
+
+/// A DHT Response carrying only a result code.
+fn dht_refusal(query_id: QueryId, target: DhtTarget, key: PublicKey, code: ResultCode) -> Message {
+    Message::DhtResponse {
+        query_id,
+        target,
+        public_key: key,
+        code,
+        seq: 0,
+        signature: [0; 64],
+        value: Vec::new(),
     }
 }

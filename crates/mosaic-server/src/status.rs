@@ -19,4 +19,11 @@ pub struct Status {
     pub connections: usize,
     /// Live subscriptions now.
     pub subscriptions: usize,
+    /// Whether the server accepts writes. False after a durable write
+    /// failed: every submission is refused with PERSISTENT_ERROR until the
+    /// server is restarted.
+    pub writable: bool,
+    /// Why writes are off, when they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_fault: Option<String>,
 }

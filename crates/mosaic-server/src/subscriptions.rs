@@ -1,48 +1,161 @@
-//! Live subscriptions: which connection wants which new records.
+//! Live subscriptions and their delivery (SPEC-NOTES D-21).
 //!
-//! A subscription starts *pending*: while its stored matches are being sent,
-//! newly accepted records are buffered, so that they follow Locally Complete
-//! in order. [`Registry::activate`] flushes the buffer (skipping records the
-//! stored phase already sent) and makes the subscription live. Delivery never
-//! waits: a client whose outbound queue is full is cut off, so one slow
-//! reader cannot hold up the others or grow the server's memory.
+//! [`Registry`] indexes every open subscription by what its filter narrows
+//! on (an author, a signer, a timestamp, a tag or a kind), so that offering
+//! a new record costs in proportion to the subscriptions it may match, not
+//! to all of them. A record that matches, and that the subscriber may read,
+//! is put in that subscription's queue: a pointer to the record, which every
+//! subscriber shares, encoded for the wire only as it is written.
+//!
+//! Each connection has one delivery task ([`pump`]) that moves queued
+//! records to the connection's sender, one subscription after another,
+//! while the connection's outbound budget (bytes) allows. Nothing is ever
+//! dropped in silence: a subscription whose queue is not drained within the
+//! grace time, or grows past its bound, is ended with Query Closed
+//! TEMPORARY_ERROR, after which the client re-subscribes with `since`; a
+//! client that reads nothing at all is disconnected by the sender's write
+//! timeout. Each subscription receives each matching record once, in the
+//! order records were offered (commit order).
+//!
+//! A subscription starts *pending*: while its stored matches are being
+//! sent, new records queue without being delivered, so that they follow
+//! Locally Complete. [`Registry::activate`] drops from the queue what the
+//! stored phase already sent and makes the subscription live.
+//!
+//! Locks: the index is behind one `RwLock`, taken for reading to offer a
+//! record and for writing only to open or end a subscription; each
+//! subscription's queue has its own mutex. No lock is held across an await.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
 
-use mosaic_core::{Id, MessageRef, OwnedFilter, OwnedRecord, PublicKey, QueryId, Timestamp};
+use mosaic_core::{
+    FilterElement, Id, Message, OwnedFilter, OwnedRecord, PublicKey, QueryId, ResultCode, Timestamp,
+};
 use mosaic_net::{NetError, Sender};
-use tracing::{debug, warn};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tracing::debug;
 
 use crate::policy::Policy;
-
-/// Records buffered for a pending subscription before the client counts as
-/// too slow.
-const PENDING_BUFFER: usize = 4096;
 
 /// A record as published to subscribers.
 pub(crate) type Published = Arc<OwnedRecord>;
 
-struct Subscription {
-    filter: OwnedFilter,
-    sender: Sender,
-    reader: Option<PublicKey>,
-    pending: Option<Vec<(Published, Timestamp)>>,
+/// What a subscription is indexed under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum IndexKey {
+    Author(PublicKey),
+    Signer(PublicKey),
+    Timestamp(Timestamp),
+    Tag(Box<[u8]>),
+    Kind(u64),
 }
 
-/// Every open subscription, by connection and query id.
-pub(crate) struct Registry {
-    subs: Mutex<HashMap<(u64, QueryId), Subscription>>,
-    policy: Arc<Policy>,
-}
-
-fn deliver(sender: &Sender, query_id: QueryId, record: &OwnedRecord) -> Result<(), NetError> {
-    let bytes = MessageRef::Record {
-        query_id,
-        record: record.as_ref(),
+/// The keys a filter's subscription is indexed under: those of the one
+/// narrow element that is likely the most selective. Every record the filter
+/// matches has one of them, since a filter matches only records that pass
+/// each of its elements. Empty means "offer every record".
+fn index_keys(filter: &OwnedFilter) -> Vec<IndexKey> {
+    let mut best: Option<(u8, Vec<IndexKey>)> = None;
+    for element in filter.effective_elements() {
+        let (rank, keys): (u8, Vec<IndexKey>) = match element {
+            FilterElement::Authors(k) => (0, k.iter().map(IndexKey::Author).collect()),
+            FilterElement::Signers(k) => (1, k.iter().map(IndexKey::Signer).collect()),
+            FilterElement::Timestamps(t) => (2, t.iter().map(IndexKey::Timestamp).collect()),
+            FilterElement::IncludedTags(t) => (
+                3,
+                t.iter()
+                    .map(|tag| IndexKey::Tag(tag.as_bytes().into()))
+                    .collect(),
+            ),
+            FilterElement::Kinds(k) => (4, k.iter().map(|k| IndexKey::Kind(k.as_u64())).collect()),
+            _ => continue,
+        };
+        if best.as_ref().is_none_or(|(r, _)| rank < *r) {
+            best = Some((rank, keys));
+        }
     }
-    .encode()?;
-    sender.try_send_encoded(bytes)
+    best.map(|(_, keys)| keys).unwrap_or_default()
+}
+
+/// Settings of live delivery, from the limits in force.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Delivery {
+    /// Bytes of records one subscription may have waiting.
+    pub(crate) queue_bytes: usize,
+    /// How long its oldest waiting record may wait.
+    pub(crate) grace: Duration,
+}
+
+struct Queued {
+    record: Published,
+    since: Instant,
+}
+
+#[derive(Default)]
+struct SubState {
+    live: bool,
+    ended: bool,
+    queue: VecDeque<Queued>,
+    bytes: usize,
+}
+
+/// One open subscription.
+pub(crate) struct Sub {
+    id: u64,
+    query_id: QueryId,
+    filter: OwnedFilter,
+    reader: Option<PublicKey>,
+    keys: Vec<IndexKey>,
+    conn: Arc<ConnLive>,
+    state: Mutex<SubState>,
+}
+
+impl Sub {
+    fn state(&self) -> MutexGuard<'_, SubState> {
+        // Every critical section leaves the state consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The live side of one connection: its subscriptions and its sender.
+pub(crate) struct ConnLive {
+    id: u64,
+    sender: Sender,
+    subs: Mutex<HashMap<QueryId, Arc<Sub>>>,
+    wake: Notify,
+}
+
+impl ConnLive {
+    fn subs(&self) -> MutexGuard<'_, HashMap<QueryId, Arc<Sub>>> {
+        self.subs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Default)]
+struct Index {
+    by_key: HashMap<IndexKey, HashMap<u64, Arc<Sub>>>,
+    everything: HashMap<u64, Arc<Sub>>,
+}
+
+/// Every open subscription of the server.
+pub(crate) struct Registry {
+    index: RwLock<Index>,
+    policy: Arc<Policy>,
+    next_id: AtomicU64,
+    total: AtomicUsize,
+    /// Subscriptions ended by the slow-reader rule, since start.
+    ended_slow: AtomicU64,
+}
+
+/// What [`Registry::open`] refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpenError {
+    /// The connection has a subscription with this query id open.
+    InUse,
 }
 
 impl Registry {
@@ -50,128 +163,353 @@ impl Registry {
     /// subscriber read.
     pub(crate) fn new(policy: Arc<Policy>) -> Registry {
         Registry {
-            subs: Mutex::new(HashMap::new()),
+            index: RwLock::new(Index::default()),
             policy,
+            next_id: AtomicU64::new(1),
+            total: AtomicUsize::new(0),
+            ended_slow: AtomicU64::new(0),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<(u64, QueryId), Subscription>> {
-        // A panic while holding the lock cannot leave the map inconsistent
-        // (each operation is a single insert, remove or push).
-        self.subs.lock().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Opens a pending subscription. Fails if the connection already has
-    /// this query id open.
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The live side of a new connection; run [`pump`] on it.
+    pub(crate) fn connect(&self, id: u64, sender: Sender) -> Arc<ConnLive> {
+        Arc::new(ConnLive {
+            id,
+            sender,
+            subs: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+        })
+    }
+
+    /// Opens a pending subscription.
     pub(crate) fn open(
         &self,
-        conn: u64,
+        conn: &Arc<ConnLive>,
         query_id: QueryId,
         filter: OwnedFilter,
-        sender: Sender,
         reader: Option<PublicKey>,
-    ) -> bool {
-        let mut subs = self.lock();
-        if subs.contains_key(&(conn, query_id)) {
-            return false;
+    ) -> Result<(), OpenError> {
+        let mut subs = conn.subs();
+        if subs.contains_key(&query_id) {
+            return Err(OpenError::InUse);
         }
-        subs.insert(
-            (conn, query_id),
-            Subscription {
-                filter,
-                sender,
-                reader,
-                pending: Some(Vec::new()),
-            },
-        );
+        let sub = Arc::new(Sub {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            query_id,
+            keys: index_keys(&filter),
+            filter,
+            reader,
+            conn: conn.clone(),
+            state: Mutex::new(SubState::default()),
+        });
+        {
+            let mut index = self.write();
+            if sub.keys.is_empty() {
+                index.everything.insert(sub.id, sub.clone());
+            } else {
+                for key in &sub.keys {
+                    index
+                        .by_key
+                        .entry(key.clone())
+                        .or_default()
+                        .insert(sub.id, sub.clone());
+                }
+            }
+        }
+        subs.insert(query_id, sub);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn unindex(&self, sub: &Sub) {
+        let mut index = self.write();
+        if sub.keys.is_empty() {
+            index.everything.remove(&sub.id);
+        }
+        for key in &sub.keys {
+            if let Some(bucket) = index.by_key.get_mut(key) {
+                bucket.remove(&sub.id);
+                if bucket.is_empty() {
+                    index.by_key.remove(key);
+                }
+            }
+        }
+    }
+
+    /// Ends a subscription: no record of it is sent after this, and when
+    /// `code` is given, Query Closed with it follows whatever of the
+    /// subscription's records are already queued for the client.
+    fn end(&self, sub: &Arc<Sub>, code: Option<ResultCode>) {
+        {
+            let mut state = sub.state();
+            if state.ended {
+                return;
+            }
+            state.ended = true;
+            state.queue.clear();
+            state.bytes = 0;
+            if let Some(code) = code {
+                // Under the subscription's lock, so that no record of it can
+                // be queued after the Query Closed.
+                let closed = Message::QueryClosed {
+                    query_id: sub.query_id,
+                    code,
+                };
+                let _ = sub.conn.sender.send_control(&closed);
+            }
+        }
+        sub.conn.subs().remove(&sub.query_id);
+        self.unindex(sub);
+        self.total.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Makes a pending subscription live: drops from its queue the records
+    /// whose ids are in `already_sent`, and lets the rest be delivered.
+    pub(crate) fn activate(&self, conn: &ConnLive, query_id: QueryId, already_sent: &HashSet<Id>) {
+        let Some(sub) = conn.subs().get(&query_id).cloned() else {
+            return;
+        };
+        let mut state = sub.state();
+        let now = Instant::now();
+        state
+            .queue
+            .retain(|q| !already_sent.contains(&q.record.id()));
+        for q in &mut state.queue {
+            // The grace time runs from now: the client could not read these
+            // before Locally Complete.
+            q.since = now;
+        }
+        state.bytes = state.queue.iter().map(|q| q.record.len()).sum();
+        state.live = true;
+        let wake = !state.queue.is_empty();
+        drop(state);
+        if wake {
+            conn.wake.notify_one();
+        }
+    }
+
+    /// Closes a subscription at the client's request (Unsubscribe) or after
+    /// its stored phase ends it; `code` is sent in Query Closed after its
+    /// queued records. Whether it was open.
+    pub(crate) fn close(&self, conn: &ConnLive, query_id: QueryId, code: ResultCode) -> bool {
+        let Some(sub) = conn.subs().get(&query_id).cloned() else {
+            return false;
+        };
+        self.end(&sub, Some(code));
         true
     }
 
-    /// Makes a pending subscription live: sends what was buffered, except
-    /// records whose ids are in `already_sent`.
-    pub(crate) fn activate(&self, conn: u64, query_id: QueryId, already_sent: &HashSet<Id>) {
-        let mut subs = self.lock();
-        let Some(sub) = subs.get_mut(&(conn, query_id)) else {
-            return;
-        };
-        let buffered = sub.pending.take().unwrap_or_default();
-        for (record, _) in buffered {
-            if already_sent.contains(&record.id()) {
-                continue;
-            }
-            if deliver(&sub.sender, query_id, &record).is_err() {
-                sub.sender.abort();
-                break;
-            }
+    /// Closes every subscription of a connection, silently.
+    pub(crate) fn disconnect(&self, conn: &ConnLive) {
+        let subs: Vec<Arc<Sub>> = conn.subs().values().cloned().collect();
+        for sub in subs {
+            self.end(&sub, None);
         }
     }
 
-    /// Closes a subscription; whether it was open.
-    pub(crate) fn close(&self, conn: u64, query_id: QueryId) -> bool {
-        self.lock().remove(&(conn, query_id)).is_some()
-    }
-
-    /// Closes every subscription of a connection.
-    pub(crate) fn close_all(&self, conn: u64) {
-        self.lock().retain(|(c, _), _| *c != conn);
-    }
-
     /// How many subscriptions a connection has open.
-    pub(crate) fn count(&self, conn: u64) -> usize {
-        self.lock().keys().filter(|(c, _)| *c == conn).count()
+    pub(crate) fn count(&self, conn: &ConnLive) -> usize {
+        conn.subs().len()
+    }
+
+    /// Whether a connection has this query id open.
+    pub(crate) fn is_open(&self, conn: &ConnLive, query_id: QueryId) -> bool {
+        conn.subs().contains_key(&query_id)
     }
 
     /// How many subscriptions are open on the whole server.
     pub(crate) fn total(&self) -> usize {
-        self.lock().len()
+        self.total.load(Ordering::Relaxed)
     }
 
-    /// Whether a connection has this query id open.
-    pub(crate) fn is_open(&self, conn: u64, query_id: QueryId) -> bool {
-        self.lock().contains_key(&(conn, query_id))
+    /// Subscriptions ended by the slow-reader rule since start.
+    pub(crate) fn ended_slow(&self) -> u64 {
+        self.ended_slow.load(Ordering::Relaxed)
     }
 
     /// Offers a newly accepted (or ephemeral) record to every subscription
-    /// that may read it and matches it; returns how many took it.
-    pub(crate) fn publish(&self, record: &Published, received_at: Timestamp) -> usize {
-        let mut delivered = 0;
-        let mut cut_off = Vec::new();
-        let mut subs = self.lock();
-        for (&(conn, query_id), sub) in subs.iter_mut() {
-            if !sub.filter.matches(record, received_at)
-                || !self
-                    .policy
-                    .may_serve(record, received_at, sub.reader.as_ref())
-            {
-                continue;
-            }
-            match &mut sub.pending {
-                Some(buffer) => {
-                    if buffer.len() >= PENDING_BUFFER {
-                        cut_off.push((conn, query_id));
-                    } else {
-                        buffer.push((record.clone(), received_at));
-                        delivered += 1;
-                    }
+    /// that matches it and whose reader may read it; returns how many took
+    /// it. Never waits on a client.
+    pub(crate) fn publish(
+        &self,
+        record: &Published,
+        received_at: Timestamp,
+        delivery: Delivery,
+    ) -> usize {
+        let mut taken = 0;
+        let mut overflowed = Vec::new();
+        {
+            let index = self.read();
+            let mut offered: HashSet<u64> = HashSet::new();
+            let mut offer = |sub: &Arc<Sub>| {
+                if !offered.insert(sub.id)
+                    || !sub.filter.matches(record, received_at)
+                    || !self
+                        .policy
+                        .may_serve(record, received_at, sub.reader.as_ref())
+                {
+                    return;
                 }
-                None => match deliver(&sub.sender, query_id, record) {
-                    Ok(()) => delivered += 1,
-                    Err(NetError::QueueFull) => {
-                        warn!(conn, "subscriber not reading: cut off");
-                        cut_off.push((conn, query_id));
-                    }
-                    Err(e) => {
-                        debug!(conn, error = %e, "subscriber gone");
-                        cut_off.push((conn, query_id));
-                    }
-                },
+                let mut state = sub.state();
+                if state.ended {
+                    return;
+                }
+                if state.bytes + record.len() > delivery.queue_bytes && !state.queue.is_empty() {
+                    overflowed.push(sub.clone());
+                    return;
+                }
+                state.bytes += record.len();
+                state.queue.push_back(Queued {
+                    record: record.clone(),
+                    since: Instant::now(),
+                });
+                taken += 1;
+                if state.live {
+                    sub.conn.wake.notify_one();
+                }
+            };
+            let mut bucket = |key: IndexKey| {
+                if let Some(subs) = index.by_key.get(&key) {
+                    subs.values().for_each(&mut offer);
+                }
+            };
+            bucket(IndexKey::Author(record.author()));
+            bucket(IndexKey::Signer(record.signing_key()));
+            bucket(IndexKey::Timestamp(record.timestamp()));
+            bucket(IndexKey::Kind(record.kind().as_u64()));
+            for tag in record.tags().iter() {
+                bucket(IndexKey::Tag(tag.as_bytes().into()));
+            }
+            index.everything.values().for_each(&mut offer);
+        }
+        for sub in overflowed {
+            debug!(
+                conn = sub.conn.id,
+                query = %sub.query_id,
+                "subscription queue over its bound: ended (TEMPORARY_ERROR)"
+            );
+            self.ended_slow.fetch_add(1, Ordering::Relaxed);
+            self.end(&sub, Some(ResultCode::TEMPORARY_ERROR));
+        }
+        taken
+    }
+
+    /// Ends the live subscriptions of `conn` whose oldest queued record has
+    /// waited longer than `grace`; returns when the next one would be due.
+    fn end_stale(&self, conn: &ConnLive, grace: Duration) -> Option<Instant> {
+        let now = Instant::now();
+        let subs: Vec<Arc<Sub>> = conn.subs().values().cloned().collect();
+        let mut next: Option<Instant> = None;
+        for sub in subs {
+            let head = {
+                let state = sub.state();
+                match state.queue.front() {
+                    Some(q) if state.live && !state.ended => q.since,
+                    _ => continue,
+                }
+            };
+            let due = head + grace;
+            if due <= now {
+                debug!(
+                    conn = conn.id,
+                    query = %sub.query_id,
+                    "subscriber not reading within the grace time: subscription ended (TEMPORARY_ERROR)"
+                );
+                self.ended_slow.fetch_add(1, Ordering::Relaxed);
+                self.end(&sub, Some(ResultCode::TEMPORARY_ERROR));
+            } else {
+                next = Some(next.map_or(due, |n| n.min(due)));
             }
         }
-        for key in cut_off {
-            if let Some(sub) = subs.remove(&key) {
-                sub.sender.abort();
+        next
+    }
+}
+
+/// Takes the next record of each live subscription of `conn` that has one,
+/// in turn, so that one busy subscription does not starve the others.
+fn next_round(conn: &ConnLive) -> Vec<Arc<Sub>> {
+    let mut round: Vec<Arc<Sub>> = conn
+        .subs()
+        .values()
+        .filter(|sub| {
+            let state = sub.state();
+            state.live && !state.ended && !state.queue.is_empty()
+        })
+        .cloned()
+        .collect();
+    // Oldest waiting first.
+    round.sort_by_key(|sub| sub.state().queue.front().map(|q| q.since));
+    round
+}
+
+/// Moves one queued record of `sub` to the sender, if the budget has room:
+/// `Ok(true)` when one was moved or there was none to move, `Ok(false)`
+/// when the budget is spent.
+fn move_one(sub: &Sub) -> Result<bool, NetError> {
+    let mut state = sub.state();
+    if state.ended {
+        return Ok(true);
+    }
+    let Some(q) = state.queue.front() else {
+        return Ok(true);
+    };
+    match sub
+        .conn
+        .sender
+        .try_send_record(sub.query_id, q.record.clone())
+    {
+        Ok(()) => {
+            let len = q.record.len();
+            state.queue.pop_front();
+            state.bytes = state.bytes.saturating_sub(len);
+            Ok(true)
+        }
+        Err(NetError::QueueFull) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Delivers the live records of one connection until it closes.
+pub(crate) async fn pump(
+    registry: Arc<Registry>,
+    conn: Arc<ConnLive>,
+    delivery: impl Fn() -> Delivery,
+) {
+    loop {
+        let round = next_round(&conn);
+        if round.is_empty() {
+            tokio::select! {
+                _ = conn.wake.notified() => continue,
+                _ = conn.sender.closed() => return,
             }
         }
-        delivered
+        for sub in round {
+            loop {
+                match move_one(&sub) {
+                    Ok(true) => break,
+                    Ok(false) => {}
+                    Err(_) => return,
+                }
+                // The budget is spent: wait for room, but no longer than
+                // the oldest waiting record's grace time.
+                let grace = delivery().grace;
+                let due = registry
+                    .end_stale(&conn, grace)
+                    .unwrap_or_else(|| Instant::now() + grace);
+                let want = sub.state().queue.front().map_or(1, |q| q.record.len() + 8);
+                tokio::select! {
+                    ready = conn.sender.ready(want) => if ready.is_err() { return },
+                    _ = tokio::time::sleep_until(due) => {}
+                }
+            }
+        }
     }
 }

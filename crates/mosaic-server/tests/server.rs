@@ -18,6 +18,8 @@ use tokio::net::TcpStream;
 
 #[path = "server/auth.rs"]
 mod auth;
+#[path = "server/load.rs"]
+mod load;
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
@@ -690,55 +692,6 @@ async fn connection_and_subscription_limits() {
             code: ResultCode::TOO_FAST
         }
     );
-}
-
-#[tokio::test]
-async fn a_subscriber_that_does_not_read_is_cut_off() {
-    let mut config = ServerConfig::default();
-    config.limits.outbound_queue = 8;
-    config.limits.submissions_per_second = 10_000;
-    config.limits.submission_burst = 10_000;
-    let server = start(config).await;
-    let alice = SecretKey::from_bytes(&[1; 32]);
-    // A subscriber with a tiny receive window that never reads.
-    let options = ConnectOptions {
-        connection: ConnectionConfig::default(),
-        ..ConnectOptions::default()
-    };
-    let mut lazy = connect(server.handle.url(), &options).await.unwrap();
-    lazy.send(&Message::Subscribe {
-        query_id: QueryId(1),
-        limit: 0,
-        filter: by_author(&alice),
-    })
-    .await
-    .unwrap();
-    assert_eq!(
-        recv(&mut lazy).await,
-        Message::LocallyComplete {
-            query_id: QueryId(1)
-        }
-    );
-
-    let mut writer = client(&server).await;
-    let payload = vec![b'x'; 60_000];
-    for i in 0..300u64 {
-        let r = RecordBuilder::new(MICROBLOG, Timestamp::from_nanos(10_000 + i).unwrap())
-            .nonce(Nonce::from_key(&i.to_be_bytes()))
-            .payload(&payload)
-            .build(&alice)
-            .unwrap();
-        assert_eq!(submit(&mut writer, &r).await, ResultCode::ACCEPTED);
-    }
-    // The lazy subscriber was dropped: reading now ends before all 300.
-    let mut got = 0;
-    while let Ok(Ok(Some(_))) = tokio::time::timeout(Duration::from_secs(5), lazy.recv()).await {
-        got += 1;
-    }
-    assert!(got < 300, "a non-reading subscriber was never cut off");
-    // The writer is unaffected.
-    let (records, _) = query(&mut writer, 9, 1, by_author(&alice)).await;
-    assert_eq!(records.len(), 1);
 }
 
 #[tokio::test]
