@@ -35,6 +35,7 @@
 
 mod connection;
 mod error;
+mod proxy;
 mod tls;
 mod ws;
 
@@ -42,6 +43,7 @@ pub use connection::{
     Connection, ConnectionConfig, ConnectionInfo, Io, Received, Receiver, Sender, Side,
 };
 pub use error::{NetError, PemProblem, UpgradeError};
+pub use proxy::{IpRange, IpRangeError, ProxyError};
 pub use tls::{ClientTls, ServerTls};
 pub use ws::client::{ConnectOptions, connect};
 pub use ws::server::{AcceptConfig, HttpRequest, Incoming, Upgrade, accept};

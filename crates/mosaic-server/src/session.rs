@@ -46,23 +46,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
                     return;
                 }
             };
+        let peer = incoming.peer(); // the client behind a trusted proxy
         let ip_ban = shared.policy.ip_ban(peer.ip(), now());
         let upgrade = match incoming {
-            Incoming::Http(request) => {
-                let (status, body) = if ip_ban.is_some() {
-                    (403, b"{\"error\":\"banned\"}".to_vec())
-                } else if request.method != "GET" {
-                    (405, b"{\"error\":\"method not allowed\"}".to_vec())
-                } else if request.path == "/" || request.path.starts_with("/?") {
-                    let status = shared.status();
-                    let body = serde_json::to_vec(&status).unwrap_or_default();
-                    (200, body)
-                } else {
-                    (404, b"{\"error\":\"not found\"}".to_vec())
-                };
-                let _ = request.respond(status, "application/json", &body).await;
-                return;
-            }
+            Incoming::Http(request) => return crate::http::answer(&shared, request).await,
             Incoming::Upgrade(upgrade) => upgrade,
         };
         let Some(_admission) = shared.admit(peer.ip()) else {
@@ -241,6 +228,7 @@ fn gone(result: Result<(), mosaic_net::NetError>) -> bool {
 impl Session {
     /// Handles one message; false ends the session.
     async fn handle(&mut self, received: Received) -> bool {
+        self.shared.metrics.message_received(&received); // metrics
         let message = match received.message {
             Ok(message) => message,
             Err(e) => return self.handle_malformed(&received.bytes, e).await,
@@ -559,6 +547,7 @@ impl Session {
         let committer = self.shared.committer.clone();
         let policy = self.shared.policy.clone();
         let sender = self.sender.clone();
+        let metrics = self.shared.metrics.clone(); // metrics
         tokio::spawn(async move {
             let code = match committer.submit(record.clone(), received_at).await {
                 Ok(InsertOutcome::Inserted | InsertOutcome::Replaced { .. }) => {
@@ -576,6 +565,7 @@ impl Session {
                 Err(CommitFailure::Store) => ResultCode::TEMPORARY_ERROR,
                 Err(CommitFailure::ShuttingDown) => ResultCode::SHUTTING_DOWN,
             };
+            metrics.message_sent(&reply(code)); // metrics
             let _ = sender.send(&reply(code)).await;
         });
         true
