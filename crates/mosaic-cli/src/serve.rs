@@ -58,6 +58,16 @@ pub struct ServeArgs {
     /// Print the example configuration file and exit.
     #[arg(long)]
     print_config: bool,
+    /// How log lines on standard error are written: text, or JSON (one
+    /// object per line, for log collectors).
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t,
+        env = "MOSAIC_LOG_FORMAT"
+    )]
+    log_format: crate::logging::LogFormat,
 }
 
 const SERVE_HELP: &str = "\
@@ -68,7 +78,11 @@ shutting down and finishes pending commits.
 
 Environment:
   MOSAIC_SERVER_CONFIG  the configuration file, when --config is not given
-  RUST_LOG              log filter (default: mosaic=info)";
+  MOSAIC_LOG_FORMAT     text or json, when --log-format is not given
+  RUST_LOG              log filter (default: mosaic=info)
+
+`curl http://127.0.0.1:8135/metrics` shows the metrics in the Prometheus text
+format (or on `metrics_listen` alone, when the configuration sets it).";
 
 /// The default data directory.
 pub fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -130,7 +144,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Status> {
         print!("{EXAMPLE_CONFIG}");
         return Ok(Status::Success);
     }
-    crate::logging::init();
+    crate::logging::init(args.log_format);
     let config = load_config(&args)?;
     let data = match &args.data {
         Some(d) => d.clone(),

@@ -1206,6 +1206,56 @@ mod serve {
         )
         .fails(2, "no store in");
     }
+
+    #[test]
+    fn log_format_json_writes_one_object_per_line() {
+        let dir = Dir::new("serve-json-logs");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mosaic"))
+            .args(["serve", "--no-dht", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.path("data"))
+            .args(["--log-format", "json"])
+            .env("RUST_LOG", "mosaic=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut seen = Vec::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            let value: serde_json::Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            let serving = value["fields"]["message"] == "serving";
+            seen.push(value);
+            if serving {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let serving = seen.last().expect("no log line");
+        assert_eq!(serving["fields"]["message"], "serving", "{seen:?}");
+        assert_eq!(serving["level"], "INFO");
+        assert!(
+            serving["fields"]["addr"]
+                .as_str()
+                .unwrap()
+                .starts_with("127.0.0.1:")
+        );
+        assert!(
+            serving["fields"]["key"]
+                .as_str()
+                .unwrap()
+                .starts_with("mosrv0")
+        );
+        assert!(
+            serving["target"]
+                .as_str()
+                .unwrap()
+                .starts_with("mosaic_server")
+        );
+        assert!(serving["timestamp"].is_string());
+    }
 }
 
 #[path = "cli/people.rs"]

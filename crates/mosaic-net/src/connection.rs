@@ -146,6 +146,7 @@ impl Connection {
         let budget = config.outbound_budget.clamp(1, MAX_PERMITS);
         let shared = Arc::new(SenderShared {
             closed: AtomicBool::new(false),
+            stalled: AtomicBool::new(false),
             budget: Arc::new(Semaphore::new(budget)),
             capacity: budget,
             abort: Notify::new(),
@@ -207,6 +208,8 @@ const MAX_PERMITS: usize = u32::MAX as usize;
 
 struct SenderShared {
     closed: AtomicBool,
+    /// Set when the write timeout ended the connection.
+    stalled: AtomicBool,
     /// One permit per byte of the outbound budget.
     budget: Arc<Semaphore>,
     capacity: usize,
@@ -383,6 +386,12 @@ impl Sender {
         self.shared.abort.notify_one();
     }
 
+    /// Whether the write timeout ended the connection: the peer stopped
+    /// reading.
+    pub fn is_stalled(&self) -> bool {
+        self.shared.stalled.load(Ordering::Acquire)
+    }
+
     /// Whether the connection is closing or closed.
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire) || self.tx.is_closed()
@@ -465,6 +474,9 @@ async fn write_loop(
             Ok(()) => ping.reset(),
             Err(why) => {
                 debug!(why, "closing the connection");
+                if why == "peer not reading" {
+                    shared.stalled.store(true, Ordering::Release);
+                }
                 if why == "peer not reading"
                     && let Ok(bytes) = (Message::Closing {
                         code: ResultCode::TEMPORARY_ERROR,

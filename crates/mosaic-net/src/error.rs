@@ -30,6 +30,10 @@ pub enum NetError {
     /// The HTTP upgrade request or response was malformed or refused.
     #[error("upgrade failed: {0}")]
     Upgrade(UpgradeError),
+    /// A PROXY protocol header was refused: sent by a peer that is not a
+    /// trusted proxy, or malformed.
+    #[error("{0}")]
+    Proxy(#[from] crate::proxy::ProxyError),
     /// The HELLO exchange failed.
     #[error("handshake failed: {0}")]
     Handshake(#[from] HandshakeError),

@@ -35,6 +35,7 @@
 
 mod connection;
 mod error;
+mod proxy;
 mod tls;
 mod ws;
 
@@ -43,6 +44,7 @@ pub use connection::{
     Sender, Side,
 };
 pub use error::{NetError, PemProblem, UpgradeError};
+pub use proxy::{IpRange, IpRangeError, ProxyError};
 pub use tls::{ClientTls, ServerTls};
 pub use tokio_tungstenite::tungstenite::Bytes;
 pub use ws::client::{ConnectOptions, connect};

@@ -283,3 +283,182 @@ async fn wss_with_a_private_certificate() {
     };
     assert!(connect(&url, &options).await.is_err());
 }
+
+/// Answers every plain HTTP request with the client address `accept` saw.
+async fn spawn_echo_peer(
+    tls: Option<ServerTls>,
+    trusted: &[&str],
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = AcceptConfig {
+        trusted_proxies: trusted.iter().map(|t| t.parse().unwrap()).collect(),
+        handshake_timeout: Duration::from_secs(5),
+        ..AcceptConfig::default()
+    };
+    let (errors, errors_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, peer) = listener.accept().await.unwrap();
+            match accept(tcp, peer, tls.as_ref(), &config).await {
+                Ok(Incoming::Http(request)) => {
+                    let body = request.peer().to_string();
+                    let _ = request.respond(200, "text/plain", body.as_bytes()).await;
+                }
+                Ok(Incoming::Upgrade(upgrade)) => {
+                    let body = upgrade.peer().to_string();
+                    let _ = upgrade.refuse(409, &body).await;
+                }
+                Err(e) => {
+                    let _ = errors.send(e.to_string());
+                }
+            }
+        }
+    });
+    (addr, errors_rx)
+}
+
+/// Sends `bytes`, closes the sending side, and reads everything the server
+/// answers.
+async fn exchange(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(bytes).await.unwrap();
+    tcp.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn proxy_v2(source: [u8; 4], port: u16) -> Vec<u8> {
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    h.extend_from_slice(&source);
+    h.extend_from_slice(&[127, 0, 0, 1]);
+    h.extend_from_slice(&port.to_be_bytes());
+    h.extend_from_slice(&8135u16.to_be_bytes());
+    h
+}
+
+#[tokio::test]
+async fn trusted_proxies_name_the_client() {
+    let (addr, _errors) = spawn_echo_peer(None, &["127.0.0.0/8"]).await;
+    let get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    let direct = exchange(addr, get).await;
+    assert!(direct.contains("\r\n\r\n127.0.0.1:"), "{direct}");
+    assert!(!direct.ends_with(":0"), "{direct}");
+    let v1 = exchange(
+        addr,
+        &[&b"PROXY TCP4 203.0.113.9 127.0.0.1 4711 8135\r\n"[..], get].concat(),
+    )
+    .await;
+    assert!(v1.ends_with("\r\n\r\n203.0.113.9:4711"), "{v1}");
+    let v2 = exchange(
+        addr,
+        &[proxy_v2([198, 51, 100, 7], 99), get.to_vec()].concat(),
+    )
+    .await;
+    assert!(v2.ends_with("\r\n\r\n198.51.100.7:99"), "{v2}");
+    // X-Forwarded-For: the rightmost address that is not a trusted proxy,
+    // on plain requests and upgrades alike.
+    let xff = exchange(
+        addr,
+        b"GET / HTTP/1.1\r\nX-Forwarded-For: 192.0.2.1, 203.0.113.5, 127.0.0.9\r\n\r\n",
+    )
+    .await;
+    assert!(xff.ends_with("\r\n\r\n203.0.113.5:0"), "{xff}");
+    let upgrade = exchange(
+        addr,
+        b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: mosaic2025\r\n\
+          X-Forwarded-For: 203.0.113.77\r\n\r\n",
+    )
+    .await;
+    assert!(upgrade.starts_with("HTTP/1.1 409"), "{upgrade}");
+    assert!(upgrade.ends_with("\r\n\r\n203.0.113.77:0\n"), "{upgrade}");
+    // A PROXY header naming a trusted proxy, then X-Forwarded-For.
+    let both = exchange(
+        addr,
+        &[
+            &b"PROXY TCP4 127.0.0.5 127.0.0.1 1 2\r\n"[..],
+            b"GET / HTTP/1.1\r\nX-Forwarded-For: 203.0.113.6\r\n\r\n",
+        ]
+        .concat(),
+    )
+    .await;
+    assert!(both.ends_with("\r\n\r\n203.0.113.6:0"), "{both}");
+}
+
+#[tokio::test]
+async fn untrusted_peers_and_malformed_headers_are_refused() {
+    let (addr, mut errors) = spawn_echo_peer(None, &["10.0.0.0/8"]).await;
+    let get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    // From an untrusted peer: the PROXY header closes the connection with
+    // no answer, and X-Forwarded-For is ignored.
+    for header in [
+        b"PROXY TCP4 203.0.113.9 127.0.0.1 4711 8135\r\n".to_vec(),
+        proxy_v2([203, 0, 113, 9], 1),
+    ] {
+        assert_eq!(exchange(addr, &[header, get.to_vec()].concat()).await, "");
+        let error = errors.recv().await.unwrap();
+        assert!(error.contains("not a trusted proxy"), "{error}");
+    }
+    let xff = exchange(
+        addr,
+        b"GET / HTTP/1.1\r\nX-Forwarded-For: 203.0.113.5\r\n\r\n",
+    )
+    .await;
+    assert!(xff.contains("\r\n\r\n127.0.0.1:"), "{xff}");
+
+    let (addr, mut errors) = spawn_echo_peer(None, &["127.0.0.1"]).await;
+    for bad in [
+        &b"PROXY TCP4 203.0.113.9 127.0.0.1 4711\r\nGET / HTTP/1.1\r\n\r\n"[..],
+        b"PROXY TCP4 999.0.113.9 127.0.0.1 4711 1\r\n",
+        &[b"PROXY ".as_slice(), &[b'x'; 300]].concat(),
+        b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x04abcd",
+        b"\r\n\r\n\0\r\nQUIT\n\x21\x11\xff\xff",
+        b"PROXY TCP4 203.0.113.9",
+    ] {
+        assert_eq!(exchange(addr, bad).await, "", "{bad:?}");
+        let error = errors.recv().await.unwrap();
+        assert!(error.contains("PROXY protocol header"), "{error}");
+    }
+    // The listener still answers.
+    assert!(exchange(addr, get).await.starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn a_proxy_header_comes_before_tls() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert_pem = cert.cert.pem();
+    let key_pem = cert.signing_key.serialize_pem();
+    let tls = ServerTls::from_pem(cert_pem.as_bytes(), key_pem.as_bytes(), "cert", "key").unwrap();
+    let (addr, _errors) = spawn_echo_peer(Some(tls), &["127.0.0.1"]).await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(&proxy_v2([198, 51, 100, 8], 7))
+        .await
+        .unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.ends_with("\r\n\r\n198.51.100.8:7"), "{answer}");
+}

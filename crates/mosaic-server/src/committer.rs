@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, error};
 
+use crate::metrics::Metrics;
 use crate::subscriptions::Published;
 
 /// Why a submission was not committed.
@@ -86,8 +87,8 @@ impl WriteHealth {
     }
 }
 
-/// Records made durable, in commit order, for the fan-out task.
-pub(crate) type Committed = Vec<(Published, Timestamp)>;
+/// Records made durable, in commit order, and when, for the fan-out task.
+pub(crate) type Committed = (Instant, Vec<(Published, Timestamp)>);
 
 /// The longest a batch waits for more submissions (see [`gather`]); never
 /// more than half of the last commit's time either.
@@ -112,10 +113,11 @@ impl Committer {
         store: Arc<Store>,
         fanout: mpsc::Sender<Committed>,
         health: Arc<WriteHealth>,
+        metrics: Arc<Metrics>,
         max_batch: usize,
     ) -> (Committer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
-        let task = tokio::spawn(run(rx, store, fanout, health, max_batch.max(1)));
+        let task = tokio::spawn(run(rx, store, fanout, health, metrics, max_batch.max(1)));
         (Committer { tx }, task)
     }
 
@@ -187,6 +189,7 @@ async fn run(
     store: Arc<Store>,
     fanout: mpsc::Sender<Committed>,
     health: Arc<WriteHealth>,
+    metrics: Arc<Metrics>,
     max_batch: usize,
 ) {
     // Submitters answered by the last commit, and those that queued up
@@ -212,9 +215,11 @@ async fn run(
         .await;
         last_commit = started.elapsed();
         expected = jobs.len() + rx.len();
+        metrics.set_committer_queue(rx.len());
         let failure = match result {
             Ok(Ok(outcomes)) => {
                 debug!(records = jobs.len(), "batch durable");
+                metrics.commit_finished(jobs.len(), last_commit);
                 let mut committed = Vec::new();
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
                     if outcome.is_stored() {
@@ -224,7 +229,9 @@ async fn run(
                 }
                 // After the answers: delivery never delays them. A full
                 // fan-out queue holds the next commit, not these answers.
-                if !committed.is_empty() && fanout.send(committed).await.is_err() {
+                metrics.records_accepted(committed.len() as u64);
+                if !committed.is_empty() && fanout.send((Instant::now(), committed)).await.is_err()
+                {
                     debug!("fan-out task gone");
                 }
                 continue;

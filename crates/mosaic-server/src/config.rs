@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use mosaic_core::MAX_MESSAGE_LEN;
+use mosaic_net::IpRange;
 use serde::{Deserialize, Serialize};
 
 /// The port `mosaic serve` listens on by default.
@@ -27,6 +28,18 @@ pub struct ServerConfig {
     /// false: such queries get Query Closed TOO_OPEN, since each one scans the
     /// whole store.
     pub allow_open_queries: bool,
+    /// A separate address to serve `GET /metrics` on (plain HTTP, nothing
+    /// else answered there), such as `127.0.0.1:9135`. Default none:
+    /// `/metrics` is served on the main port, next to the status at `/`.
+    /// When set, the main port no longer answers `/metrics`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Reverse proxies (addresses or CIDR ranges, `"10.0.0.0/8"`) whose
+    /// word on the client's address is believed: their PROXY protocol
+    /// header (v1 or v2) and `X-Forwarded-For`. Per-IP limits and IP bans
+    /// then apply to the client they name. Default none: a PROXY header
+    /// closes the connection and `X-Forwarded-For` is ignored.
+    #[serde(with = "ip_ranges")]
+    pub trusted_proxies: Vec<IpRange>,
     /// Which server roles of `network.md` this server plays. Default: none,
     /// an open server that accepts every valid record from anyone.
     pub roles: Roles,
@@ -40,6 +53,8 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
             public_url: None,
             allow_open_queries: false,
+            metrics_listen: None,
+            trusted_proxies: Vec::new(),
             roles: Roles::default(),
             limits: Limits::default(),
         }
@@ -401,6 +416,24 @@ impl Limits {
     }
 }
 
+/// `trusted_proxies` in TOML: a list of strings.
+mod ip_ranges {
+    use mosaic_net::IpRange;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(ranges: &[IpRange], s: S) -> Result<S::Ok, S::Error> {
+        let texts: Vec<String> = ranges.iter().map(ToString::to_string).collect();
+        texts.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpRange>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|text| text.parse().map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,6 +450,22 @@ mod tests {
         let roles: ServerConfig = toml::from_str("[roles]\ninbox = true").unwrap();
         assert!(roles.roles.inbox && !roles.roles.outbox && roles.roles.any());
         assert!(!config.roles.any());
+        let proxies: ServerConfig = toml::from_str(
+            "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nmetrics_listen = \"127.0.0.1:9135\"",
+        )
+        .unwrap();
+        assert_eq!(proxies.trusted_proxies.len(), 2);
+        assert!(proxies.trusted_proxies[0].contains("10.2.3.4".parse().unwrap()));
+        assert_eq!(
+            proxies.metrics_listen,
+            Some("127.0.0.1:9135".parse().unwrap())
+        );
+        let back: ServerConfig = toml::from_str(&toml::to_string(&proxies).unwrap()).unwrap();
+        assert_eq!(back, proxies);
+        let typo = toml::from_str::<ServerConfig>("trusted_proxies = [\"10.0.0.1/8\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(typo.contains("10.0.0.0/8"), "{typo}");
     }
 
     #[test]

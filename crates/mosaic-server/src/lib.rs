@@ -36,6 +36,14 @@
 //! # }
 //! ```
 //!
+//! Observability: [`Metrics`] counts connections, messages, results,
+//! commits, fan-out, rate limiting and queue depths; `GET /metrics` serves
+//! them in the Prometheus text format (on the server's port, or only on
+//! `metrics_listen` when it is set) and `GET /` the JSON [`Status`]. Behind
+//! a reverse proxy listed in `trusted_proxies`, the client's address comes
+//! from the PROXY protocol or `X-Forwarded-For`, so per-IP limits and IP
+//! bans apply to the real client.
+//!
 //! Logging: `info` for start and stop, `debug` per connection (in a span
 //! with the connection id and peer address), `warn` for handled peer
 //! misbehaviour and store trouble. No secret key is ever logged.
@@ -46,7 +54,9 @@ mod access;
 mod committer;
 mod config;
 mod error;
+mod http;
 mod keyring;
+mod metrics;
 mod policy;
 mod rate;
 mod server;
@@ -57,5 +67,9 @@ mod subscriptions;
 pub use access::may_read;
 pub use config::{ConfigError, DEFAULT_PORT, Limits, Roles, ServerConfig};
 pub use error::ServerError;
+pub use metrics::{
+    CONTENT_TYPE as METRICS_CONTENT_TYPE, HttpEndpoint, LookupOutcome, Metrics, RateClass,
+    RateScope, RefusalReason, SlowReader,
+};
 pub use server::{DhtSlot, Server, ServerHandle};
 pub use status::Status;

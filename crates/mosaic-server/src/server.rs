@@ -18,7 +18,9 @@ use tracing::{debug, info, warn};
 use crate::committer::{Committer, WriteHealth};
 use crate::config::ServerConfig;
 use crate::error::ServerError;
+use crate::http;
 use crate::keyring::KeyRing;
+use crate::metrics::{Metrics, RefusalReason};
 use crate::policy::Policy;
 use crate::rate::Buckets;
 use crate::session;
@@ -40,14 +42,20 @@ async fn fanout(
     mut committed: tokio::sync::mpsc::Receiver<crate::committer::Committed>,
     shared: std::sync::Weak<Shared>,
 ) {
-    while let Some(batch) = committed.recv().await {
+    while let Some((at, batch)) = committed.recv().await {
         let Some(shared) = shared.upgrade() else {
             return;
         };
         let delivery = shared.config().limits.delivery();
+        let metrics = shared.metrics.clone();
         drop(shared);
+        metrics.set_fanout_queue(committed.len());
         for (record, received_at) in batch {
-            registry.publish(&record, received_at, delivery);
+            let taken = registry.publish(&record, received_at, delivery);
+            let since_commit = at.elapsed();
+            for _ in 0..taken {
+                metrics.fanout_delivered(since_commit);
+            }
         }
     }
 }
@@ -82,6 +90,8 @@ pub(crate) struct Shared {
     /// Read buckets per IP address and per key.
     pub(crate) ip_reads: Buckets<IpAddr>,
     pub(crate) key_reads: Buckets<PublicKey>,
+    /// What the server counts, served at `/metrics`.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -98,6 +108,14 @@ impl Shared {
     #[allow(dead_code)]
     pub(crate) fn set_config(&self, config: ServerConfig) {
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    }
+
+    /// The metrics in the Prometheus text format, the gauges read now.
+    pub(crate) fn metrics_text(&self) -> String {
+        self.metrics.set_committer_queue(self.committer.queued());
+        self.metrics
+            .set_outbound_bytes(self.registry.outbound_bytes());
+        self.metrics.encode()
     }
 
     pub(crate) fn status(&self) -> Status {
@@ -121,13 +139,23 @@ impl Shared {
         let limits = &config.limits;
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
         let count = per_ip.entry(ip).or_insert(0);
-        if *count >= limits.max_connections_per_ip
-            || self.connections.load(Ordering::Acquire) >= limits.max_connections
-        {
+        let refusal = if self.connections.load(Ordering::Acquire) >= limits.max_connections {
+            Some(RefusalReason::MaxConnections)
+        } else if *count >= limits.max_connections_per_ip {
+            Some(RefusalReason::MaxConnectionsPerIp)
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            if *count == 0 {
+                per_ip.remove(&ip);
+            }
+            self.metrics.connection_refused(reason);
             return None;
         }
         *count += 1;
         self.connections.fetch_add(1, Ordering::AcqRel);
+        self.metrics.connection_opened(self.tls.is_some());
         Some(Admission {
             shared: self.clone(),
             ip,
@@ -144,6 +172,7 @@ pub(crate) struct Admission {
 impl Drop for Admission {
     fn drop(&mut self) {
         self.shared.connections.fetch_sub(1, Ordering::AcqRel);
+        self.shared.metrics.connection_closed();
         let mut per_ip = self.shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(count) = per_ip.get_mut(&self.ip) {
             *count -= 1;
@@ -174,6 +203,7 @@ impl Drop for Admission {
 pub struct Server {
     shared: Arc<Shared>,
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     committer_task: tokio::task::JoinHandle<()>,
     shutdown_tx: watch::Sender<bool>,
 }
@@ -194,14 +224,24 @@ impl Server {
                     addr: config.listen,
                     source,
                 })?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let policy = Arc::new(load_policy(&config, store.clone()).await?);
-        let registry = Arc::new(Registry::new(policy.clone()));
+        let metrics = Arc::new(Metrics::new());
+        let registry = Arc::new(Registry::new(policy.clone(), metrics.clone()));
         let health = Arc::new(WriteHealth::default());
         let (fanout_tx, fanout_rx) = tokio::sync::mpsc::channel(FANOUT_QUEUE);
         let (committer, committer_task) = Committer::start(
             store.clone(),
             fanout_tx,
             health.clone(),
+            metrics.clone(),
             config.limits.max_commit_batch,
         );
         let limits = &config.limits;
@@ -214,6 +254,7 @@ impl Server {
                 write_timeout: limits.write_timeout(),
             },
             handshake_timeout: limits.handshake_timeout(),
+            trusted_proxies: config.trusted_proxies.clone(),
             ..AcceptConfig::default()
         };
         let (shutdown_tx, shutdown) = watch::channel(false);
@@ -245,6 +286,7 @@ impl Server {
             key_writes: Buckets::new(),
             ip_reads: Buckets::new(),
             key_reads: Buckets::new(),
+            metrics,
         });
         tokio::spawn(fanout(
             shared.registry.clone(),
@@ -254,6 +296,7 @@ impl Server {
         Ok(Server {
             shared,
             listener,
+            metrics_listener,
             committer_task,
             shutdown_tx,
         })
@@ -279,6 +322,19 @@ impl Server {
             .unwrap_or(self.shared.config().listen)
     }
 
+    /// The address `/metrics` is served on apart, when `metrics_listen` is
+    /// set (useful with port 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// The server's metrics, as `/metrics` serves them.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
+    }
+
     /// The URL clients connect to: `ws://` or `wss://` and the bound address.
     pub fn url(&self) -> String {
         let scheme = if self.shared.tls.is_some() {
@@ -301,10 +357,21 @@ impl Server {
         let Server {
             shared,
             listener,
+            metrics_listener,
             committer_task,
             shutdown_tx,
         } = self;
         info!(addr = %listener.local_addr()?, key = %shared.key.public().to_server_printable(), "serving");
+        let metrics_task = metrics_listener.map(|metrics| {
+            if let Ok(addr) = metrics.local_addr() {
+                info!(%addr, "serving /metrics");
+            }
+            tokio::spawn(http::serve_metrics(
+                shared.clone(),
+                metrics,
+                shared.shutdown.clone(),
+            ))
+        });
         let mut sessions = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -337,6 +404,9 @@ impl Server {
             sessions.abort_all();
             while sessions.join_next().await.is_some() {}
         }
+        if let Some(task) = metrics_task {
+            let _ = task.await;
+        }
         // The last handles to the committer go with `shared`: it finishes the
         // queued commits and ends.
         drop(shared);
@@ -349,6 +419,8 @@ impl Server {
     /// handle stops it.
     pub fn spawn(self) -> ServerHandle {
         let addr = self.local_addr();
+        let metrics_addr = self.metrics_addr();
+        let metrics = self.metrics();
         let url = self.url();
         let key = self.public_key();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -357,6 +429,8 @@ impl Server {
         }));
         ServerHandle {
             addr,
+            metrics_addr,
+            metrics,
             url,
             key,
             stop: Some(tx),
@@ -425,6 +499,8 @@ async fn load_policy(config: &ServerConfig, store: Arc<Store>) -> Result<Policy,
 /// A server running in the background.
 pub struct ServerHandle {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    metrics: Arc<Metrics>,
     url: String,
     key: PublicKey,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -435,6 +511,17 @@ impl ServerHandle {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address `/metrics` is served on apart, when `metrics_listen` is
+    /// set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The server's metrics, as `/metrics` serves them.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The `ws://` URL.

@@ -36,6 +36,7 @@ use tracing::{Instrument, debug, debug_span, warn};
 
 use crate::error::store_code;
 use crate::keyring::Identity;
+use crate::metrics::{LookupOutcome, RateClass, RateScope};
 use crate::rate::TokenBucket;
 use crate::server::Shared;
 use crate::subscriptions::{self, ConnLive, OpenError};
@@ -60,23 +61,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
                     return;
                 }
             };
+        let peer = incoming.peer(); // the client behind a trusted proxy
         let ip_ban = shared.policy.ip_ban(peer.ip(), now());
         let upgrade = match incoming {
-            Incoming::Http(request) => {
-                let (status, body) = if ip_ban.is_some() {
-                    (403, b"{\"error\":\"banned\"}".to_vec())
-                } else if request.method != "GET" {
-                    (405, b"{\"error\":\"method not allowed\"}".to_vec())
-                } else if request.path == "/" || request.path.starts_with("/?") {
-                    let status = shared.status();
-                    let body = serde_json::to_vec(&status).unwrap_or_default();
-                    (200, body)
-                } else {
-                    (404, b"{\"error\":\"not found\"}".to_vec())
-                };
-                let _ = request.respond(status, "application/json", &body).await;
-                return;
-            }
+            Incoming::Http(request) => return crate::http::answer(&shared, request).await,
             Incoming::Upgrade(upgrade) => upgrade,
         };
         let Some(_admission) = shared.admit(peer.ip()) else {
@@ -223,6 +211,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
             }
         }
         pump.abort();
+        if sender.is_stalled() {
+            debug!("client not reading: disconnected after the write timeout");
+            shared
+                .metrics
+                .subscription_ended(crate::metrics::SlowReader::NotReading);
+        }
         shared.registry.disconnect(&live);
         shared.policy.keys.unregister(id);
         debug!("disconnected");
@@ -302,40 +296,79 @@ fn bytes_8_40(bytes: &[u8]) -> [u8; 32] {
 }
 
 impl Session {
+    /// Sends a message to the client (waiting on the outbound budget),
+    /// counting it in the metrics.
+    async fn send(&self, message: &Message) -> Result<(), mosaic_net::NetError> {
+        self.shared.metrics.message_sent(message);
+        self.sender.send(message).await
+    }
+
+    /// Sends Closing with `code` and closes the connection.
+    async fn close(&self, code: ResultCode) {
+        self.shared.metrics.message_sent(&Message::Closing { code });
+        self.sender.close(code).await
+    }
+
     /// Takes a write token from the connection's, the address's and the
-    /// key's buckets; false when one is empty.
+    /// key's buckets; false (counted) when one is empty.
     fn take_write(&mut self) -> bool {
         let config = self.shared.config();
         let l = &config.limits;
-        self.writes.try_take()
-            && self.shared.ip_writes.try_take(
-                self.ip,
-                l.ip_submissions_per_second,
-                l.ip_submission_burst,
+        let refused = if !self.writes.try_take() {
+            Some(RateScope::Connection)
+        } else if !self.shared.ip_writes.try_take(
+            self.ip,
+            l.ip_submissions_per_second,
+            l.ip_submission_burst,
+        ) {
+            Some(RateScope::Ip)
+        } else if !self.reader.is_none_or(|key| {
+            self.shared.key_writes.try_take(
+                key,
+                l.key_submissions_per_second,
+                l.key_submission_burst,
             )
-            && self.reader.is_none_or(|key| {
-                self.shared.key_writes.try_take(
-                    key,
-                    l.key_submissions_per_second,
-                    l.key_submission_burst,
-                )
-            })
+        }) {
+            Some(RateScope::Key)
+        } else {
+            None
+        };
+        self.counted(refused, RateClass::Write)
     }
 
     /// Takes a read token, as [`Session::take_write`] does.
     fn take_read(&mut self) -> bool {
         let config = self.shared.config();
         let l = &config.limits;
-        self.reads.try_take()
-            && self
-                .shared
-                .ip_reads
-                .try_take(self.ip, l.ip_reads_per_second, l.ip_read_burst)
-            && self.reader.is_none_or(|key| {
-                self.shared
-                    .key_reads
-                    .try_take(key, l.key_reads_per_second, l.key_read_burst)
-            })
+        let refused = if !self.reads.try_take() {
+            Some(RateScope::Connection)
+        } else if !self
+            .shared
+            .ip_reads
+            .try_take(self.ip, l.ip_reads_per_second, l.ip_read_burst)
+        {
+            Some(RateScope::Ip)
+        } else if !self.reader.is_none_or(|key| {
+            self.shared
+                .key_reads
+                .try_take(key, l.key_reads_per_second, l.key_read_burst)
+        }) {
+            Some(RateScope::Key)
+        } else {
+            None
+        };
+        self.counted(refused, RateClass::Read)
+    }
+
+    fn counted(&self, refused: Option<RateScope>, class: RateClass) -> bool {
+        match refused {
+            Some(scope) => {
+                debug!(?scope, ?class, "rate limited");
+                self.shared.metrics.rate_limited(scope, class);
+                false
+            }
+            None => true,
+        }
     }
 
     /// Handles one frame; false ends the session. A write is charged to the
@@ -363,7 +396,7 @@ impl Session {
                 } else {
                     Message::BlobSubmissionResult { code, hash: key }
                 };
-                return !gone(self.sender.send(&reply).await);
+                return !gone(self.send(&reply).await);
             }
             // At most the whole budget, so that it can always be had.
             let cost = bytes
@@ -389,6 +422,7 @@ impl Session {
 
     /// Handles one message; false ends the session.
     async fn handle(&mut self, received: Received, permit: Option<OwnedSemaphorePermit>) -> bool {
+        self.shared.metrics.message_received(&received);
         let message = match received.message {
             Ok(message) => message,
             Err(e) => return self.handle_malformed(&received.bytes, e).await,
@@ -458,10 +492,10 @@ impl Session {
             }
             Message::HelloAuth { .. } => {
                 // Only valid as the first message, when a nonce was issued.
-                self.sender.close(ResultCode::INVALID).await;
+                self.close(ResultCode::INVALID).await;
                 false
             }
-            _ => !gone(self.sender.send(&Message::Unrecognized).await),
+            _ => !gone(self.send(&Message::Unrecognized).await),
         }
     }
 
@@ -485,12 +519,15 @@ impl Session {
             } => dht_refusal(query_id, target, public_key, code),
             _ => return true,
         };
-        !gone(self.sender.send(&reply).await)
+        !gone(self.send(&reply).await)
     }
 
     /// Answers bytes that did not decode, as precisely as they allow.
     async fn handle_malformed(&mut self, bytes: &[u8], e: MessageError) -> bool {
         debug!(error = %e, "malformed message");
+        if matches!(e, MessageError::Record(_)) {
+            self.shared.metrics.signature_failed();
+        }
         let code = e.result_code();
         let reply = match (bytes.first(), &e) {
             (_, MessageError::UnknownType { .. }) => Some(Message::Unrecognized),
@@ -509,9 +546,9 @@ impl Session {
             _ => None,
         };
         match reply {
-            Some(reply) => !gone(self.sender.send(&reply).await),
+            Some(reply) => !gone(self.send(&reply).await),
             None => {
-                self.sender.close(code).await;
+                self.close(code).await;
                 false
             }
         }
@@ -774,7 +811,7 @@ impl Session {
         let reply = move |code| Message::submission_result(code, &id);
         let received_at = now();
         if let Some(code) = self.refuse(&record, received_at).await {
-            return !gone(self.sender.send(&reply(code)).await);
+            return !gone(self.send(&reply(code)).await);
         }
         // A connection authenticated through a subkey reads and writes as
         // its master (`self.reader` is the master then).
@@ -790,15 +827,17 @@ impl Session {
             let delivery = self.shared.config().limits.delivery();
             let delivered = self.shared.registry.publish(&record, received_at, delivery);
             let code = if delivered > 0 {
+                self.shared.metrics.records_accepted(1);
                 ResultCode::ACCEPTED
             } else {
                 ResultCode::NO_CONSUMERS
             };
-            return !gone(self.sender.send(&reply(code)).await);
+            return !gone(self.send(&reply(code)).await);
         }
         let committer = self.shared.committer.clone();
         let policy = self.shared.policy.clone();
         let sender = self.sender.clone();
+        let metrics = self.shared.metrics.clone();
         tokio::spawn(async move {
             let outcome = committer.submit(record.clone(), received_at).await;
             // The bytes are no longer in flight once the commit has answered,
@@ -820,6 +859,7 @@ impl Session {
                 Err(failure) => failure.code(),
             };
             drop(record);
+            metrics.message_sent(&reply(code));
             let _ = sender.send(&reply(code)).await;
         });
         true
@@ -872,10 +912,10 @@ impl Session {
     ) -> bool {
         let reply = |code| Message::BlobSubmissionResult { code, hash };
         if data.len() > self.shared.config().limits.max_blob_len {
-            return !gone(self.sender.send(&reply(ResultCode::TOO_LARGE)).await);
+            return !gone(self.send(&reply(ResultCode::TOO_LARGE)).await);
         }
         if let Some(code) = self.shared.policy.refuse_blob(self.reader.as_ref()) {
-            return !gone(self.sender.send(&reply(code)).await);
+            return !gone(self.send(&reply(code)).await);
         }
         let store = self.shared.store.clone();
         let outcome = tokio::task::spawn_blocking(move || store.put_blob(&hash, &data)).await;
@@ -892,7 +932,7 @@ impl Session {
             }
             Err(_) => ResultCode::TEMPORARY_ERROR,
         };
-        !gone(self.sender.send(&reply(code)).await)
+        !gone(self.send(&reply(code)).await)
     }
 
     async fn get_blob(&mut self, hash: [u8; 32]) -> bool {
@@ -921,8 +961,9 @@ impl Session {
     async fn dht_lookup(&mut self, query_id: QueryId, target: DhtTarget, key: PublicKey) -> bool {
         let Some(resolver) = self.shared.dht.get() else {
             // Without a DHT node every lookup is answered NOT_FOUND.
+            self.shared.metrics.dht_lookup(LookupOutcome::Miss);
             let reply = dht_refusal(query_id, target, key, ResultCode::NOT_FOUND);
-            return !gone(self.sender.send(&reply).await);
+            return !gone(self.send(&reply).await);
         };
         let permits = self
             .dht_lookups
@@ -934,14 +975,24 @@ impl Session {
                 Some((mine, all))
             });
         let Some(permits) = permits else {
+            self.shared.metrics.dht_lookup(LookupOutcome::Refused);
             let reply = dht_refusal(query_id, target, key, ResultCode::TOO_FAST);
-            return !gone(self.sender.send(&reply).await);
+            return !gone(self.send(&reply).await);
         };
         let resolver = resolver.clone();
         let sender = self.sender.clone();
+        let metrics = self.shared.metrics.clone();
         self.tasks.spawn(async move {
             let reply = resolver.answer_lookup(query_id, target, &key).await;
             drop(permits);
+            let found =
+                matches!(reply, Message::DhtResponse { code, .. } if code == ResultCode::SUCCESS);
+            metrics.dht_lookup(if found {
+                LookupOutcome::Hit
+            } else {
+                LookupOutcome::Miss
+            });
+            metrics.message_sent(&reply);
             let _ = sender.send(&reply).await;
         });
         true

@@ -39,6 +39,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tracing::debug;
 
+use crate::metrics::{Metrics, SlowReader};
 use crate::policy::Policy;
 
 /// A record as published to subscribers.
@@ -147,8 +148,9 @@ pub(crate) struct Registry {
     policy: Arc<Policy>,
     next_id: AtomicU64,
     total: AtomicUsize,
-    /// Subscriptions ended by the slow-reader rule, since start.
-    ended_slow: AtomicU64,
+    metrics: Arc<Metrics>,
+    /// The live side of every connection, for the bytes queued for clients.
+    conns: Mutex<HashMap<u64, std::sync::Weak<ConnLive>>>,
 }
 
 /// What [`Registry::open`] refuses.
@@ -161,14 +163,28 @@ pub(crate) enum OpenError {
 impl Registry {
     /// An empty registry that delivers only what `policy` lets each
     /// subscriber read.
-    pub(crate) fn new(policy: Arc<Policy>) -> Registry {
+    pub(crate) fn new(policy: Arc<Policy>, metrics: Arc<Metrics>) -> Registry {
         Registry {
             index: RwLock::new(Index::default()),
             policy,
             next_id: AtomicU64::new(1),
             total: AtomicUsize::new(0),
-            ended_slow: AtomicU64::new(0),
+            metrics,
+            conns: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn conns(&self) -> MutexGuard<'_, HashMap<u64, std::sync::Weak<ConnLive>>> {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bytes queued for clients, all connections together.
+    pub(crate) fn outbound_bytes(&self) -> usize {
+        self.conns()
+            .values()
+            .filter_map(std::sync::Weak::upgrade)
+            .map(|conn| conn.sender.queued_bytes())
+            .sum()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
@@ -181,12 +197,14 @@ impl Registry {
 
     /// The live side of a new connection; run [`pump`] on it.
     pub(crate) fn connect(&self, id: u64, sender: Sender) -> Arc<ConnLive> {
-        Arc::new(ConnLive {
+        let conn = Arc::new(ConnLive {
             id,
             sender,
             subs: Mutex::new(HashMap::new()),
             wake: Notify::new(),
-        })
+        });
+        self.conns().insert(id, Arc::downgrade(&conn));
+        conn
     }
 
     /// Opens a pending subscription.
@@ -263,7 +281,9 @@ impl Registry {
                     query_id: sub.query_id,
                     code,
                 };
-                let _ = sub.conn.sender.send_control(&closed);
+                if sub.conn.sender.send_control(&closed).is_ok() {
+                    self.metrics.message_sent(&closed);
+                }
             }
         }
         sub.conn.subs().remove(&sub.query_id);
@@ -307,8 +327,9 @@ impl Registry {
         true
     }
 
-    /// Closes every subscription of a connection, silently.
+    /// Closes every subscription of a connection, silently, and forgets it.
     pub(crate) fn disconnect(&self, conn: &ConnLive) {
+        self.conns().remove(&conn.id);
         let subs: Vec<Arc<Sub>> = conn.subs().values().cloned().collect();
         for sub in subs {
             self.end(&sub, None);
@@ -328,11 +349,6 @@ impl Registry {
     /// How many subscriptions are open on the whole server.
     pub(crate) fn total(&self) -> usize {
         self.total.load(Ordering::Relaxed)
-    }
-
-    /// Subscriptions ended by the slow-reader rule since start.
-    pub(crate) fn ended_slow(&self) -> u64 {
-        self.ended_slow.load(Ordering::Relaxed)
     }
 
     /// Offers a newly accepted (or ephemeral) record to every subscription
@@ -396,7 +412,7 @@ impl Registry {
                 query = %sub.query_id,
                 "subscription queue over its bound: ended (TEMPORARY_ERROR)"
             );
-            self.ended_slow.fetch_add(1, Ordering::Relaxed);
+            self.metrics.subscription_ended(SlowReader::SlowReader);
             self.end(&sub, Some(ResultCode::TEMPORARY_ERROR));
         }
         taken
@@ -423,7 +439,7 @@ impl Registry {
                     query = %sub.query_id,
                     "subscriber not reading within the grace time: subscription ended (TEMPORARY_ERROR)"
                 );
-                self.ended_slow.fetch_add(1, Ordering::Relaxed);
+                self.metrics.subscription_ended(SlowReader::SlowReader);
                 self.end(&sub, Some(ResultCode::TEMPORARY_ERROR));
             } else {
                 next = Some(next.map_or(due, |n| n.min(due)));

@@ -14,6 +14,7 @@ use tracing::debug;
 
 use crate::connection::{BoxedIo, Connection, ConnectionConfig, ConnectionInfo, Side};
 use crate::error::{NetError, UpgradeError};
+use crate::proxy::{IpRange, Prefixed, forwarded_for, is_trusted, read_proxy_header};
 use crate::tls::ServerTls;
 
 /// Settings for accepting connections.
@@ -24,8 +25,15 @@ pub struct AcceptConfig {
     /// How long a client has to complete TLS and send its request head.
     /// Default 10 s.
     pub handshake_timeout: Duration,
-    /// Largest HTTP request head accepted. Default 16 KiB.
+    /// Largest HTTP request head accepted, and largest PROXY protocol
+    /// header. Default 16 KiB.
     pub max_head_len: usize,
+    /// The reverse proxies whose word on the client's address is believed:
+    /// a PROXY protocol header (v1 or v2, ahead of TLS and HTTP) and the
+    /// `X-Forwarded-For` header are taken from these peers only. From any
+    /// other peer a PROXY header closes the connection and
+    /// `X-Forwarded-For` is ignored. Default: none.
+    pub trusted_proxies: Vec<IpRange>,
 }
 
 impl Default for AcceptConfig {
@@ -34,6 +42,7 @@ impl Default for AcceptConfig {
             connection: ConnectionConfig::default(),
             handshake_timeout: Duration::from_secs(10),
             max_head_len: 16 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -44,6 +53,17 @@ pub enum Incoming {
     Upgrade(Upgrade),
     /// A plain HTTP request (no upgrade), such as a status page.
     Http(HttpRequest),
+}
+
+impl Incoming {
+    /// The client's address: the TCP peer's, or the one a trusted proxy
+    /// gave (see [`AcceptConfig::trusted_proxies`]).
+    pub fn peer(&self) -> SocketAddr {
+        match self {
+            Incoming::Upgrade(upgrade) => upgrade.peer,
+            Incoming::Http(request) => request.peer,
+        }
+    }
 }
 
 struct Head {
@@ -71,14 +91,22 @@ impl Head {
 
 /// Reads the HTTP request on a freshly accepted TCP connection (after TLS when
 /// `tls` is given).
+///
+/// When `peer` is one of [`AcceptConfig::trusted_proxies`], a PROXY protocol
+/// header ahead of everything and then the `X-Forwarded-For` header name the
+/// client; [`Incoming::peer`] reports it.
 pub async fn accept(
-    tcp: TcpStream,
+    mut tcp: TcpStream,
     peer: SocketAddr,
     tls: Option<&ServerTls>,
     config: &AcceptConfig,
 ) -> Result<Incoming, NetError> {
     let _ = tcp.set_nodelay(true);
+    let trusted = config.trusted_proxies.as_slice();
     let work = async {
+        let (proxied, read) =
+            read_proxy_header(&mut tcp, peer, trusted, config.max_head_len).await?;
+        let tcp = Prefixed::new(read, tcp);
         let io: BoxedIo = match tls {
             Some(tls) => Box::new(
                 tokio_rustls::TlsAcceptor::from(tls.0.clone())
@@ -87,13 +115,27 @@ pub async fn accept(
             ),
             None => Box::new(tcp),
         };
-        read_head(io, config.max_head_len).await
+        let (io, head, leftover) = read_head(io, config.max_head_len).await?;
+        Ok::<_, NetError>((io, head, leftover, proxied))
     };
-    let (mut io, head, leftover) = tokio::time::timeout(config.handshake_timeout, work)
+    let (mut io, head, leftover, proxied) = tokio::time::timeout(config.handshake_timeout, work)
         .await
         .map_err(|_| NetError::Timeout {
             doing: "reading the request",
         })??;
+    let mut client = proxied.unwrap_or(peer);
+    if is_trusted(trusted, client.ip()) {
+        let forwarded = head
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("X-Forwarded-For"))
+            .map(|(_, v)| v.as_str());
+        client = forwarded_for(forwarded, client, trusted);
+    }
+    if client != peer {
+        debug!(%peer, %client, "client address given by a trusted proxy");
+    }
+    let peer = client;
 
     let is_upgrade = head.header_has_token("Upgrade", "websocket");
     if !is_upgrade {
@@ -101,6 +143,7 @@ pub async fn accept(
             io,
             method: head.method,
             path: head.path,
+            peer,
         }));
     }
     let key = match validate_upgrade(&head) {
@@ -229,9 +272,16 @@ pub struct HttpRequest {
     pub method: String,
     /// The path, such as `/`.
     pub path: String,
+    peer: SocketAddr,
 }
 
 impl HttpRequest {
+    /// The client's address: the TCP peer's, or the one a trusted proxy
+    /// gave (see [`AcceptConfig::trusted_proxies`]).
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
     /// Answers and closes the connection.
     pub async fn respond(
         mut self,
@@ -260,7 +310,8 @@ impl Upgrade {
         &self.hello
     }
 
-    /// The client's address.
+    /// The client's address: the TCP peer's, or the one a trusted proxy
+    /// gave (see [`AcceptConfig::trusted_proxies`]).
     pub fn peer(&self) -> SocketAddr {
         self.peer
     }
