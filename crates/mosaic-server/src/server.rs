@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
@@ -15,11 +16,14 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::admin::{self, AdminListener};
 use crate::committer::Committer;
 use crate::config::ServerConfig;
+use crate::connections::Connections;
 use crate::error::ServerError;
 use crate::keyring::KeyRing;
 use crate::policy::Policy;
+use crate::reload::Reloader;
 use crate::session;
 use crate::status::Status;
 use crate::subscriptions::Registry;
@@ -45,6 +49,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Answers DHT Lookups (D-9) once a DHT node is running.
     pub(crate) dht: Arc<OnceLock<mosaic_dht::Resolver>>,
+    /// The live sessions, for bans to reach at once.
+    pub(crate) live: Connections,
 }
 
 impl Shared {
@@ -58,7 +64,6 @@ impl Shared {
     }
 
     /// Puts a new (validated) configuration in force.
-    #[allow(dead_code)]
     pub(crate) fn set_config(&self, config: ServerConfig) {
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
     }
@@ -137,6 +142,7 @@ pub struct Server {
     listener: TcpListener,
     committer_task: tokio::task::JoinHandle<()>,
     shutdown_tx: watch::Sender<bool>,
+    admin: Option<AdminListener>,
 }
 
 impl Server {
@@ -189,13 +195,40 @@ impl Server {
             next_id: AtomicU64::new(1),
             shutdown,
             dht: Arc::new(OnceLock::new()),
+            live: Connections::default(),
         });
         Ok(Server {
             shared,
             listener,
             committer_task,
             shutdown_tx,
+            admin: None,
         })
+    }
+
+    /// Binds the admin socket at `path` (conventionally
+    /// [`ADMIN_SOCKET`](crate::ADMIN_SOCKET) in the data directory), served
+    /// by [`run`](Server::run) beside the clients: moderation, statistics
+    /// and export for the owner of the process, through [`AdminClient`](crate::AdminClient).
+    /// The socket has mode 0600 from its first moment; a stale socket left
+    /// by a killed server is replaced; a socket another server answers on
+    /// is refused with [`AdminError::InUse`](crate::AdminError::InUse). It
+    /// is removed when the server stops.
+    pub async fn serve_admin(&mut self, path: impl AsRef<Path>) -> Result<(), ServerError> {
+        self.admin = Some(admin::bind(path.as_ref())?);
+        Ok(())
+    }
+
+    /// Where the admin socket is, when [`serve_admin`](Server::serve_admin)
+    /// bound one.
+    pub fn admin_path(&self) -> Option<PathBuf> {
+        self.admin.as_ref().map(|a| a.path().to_path_buf())
+    }
+
+    /// A handle to reload the configuration of this server while it runs
+    /// (see [`Reloader::reload`]).
+    pub fn reloader(&self) -> Reloader {
+        Reloader::new(&self.shared)
     }
 
     /// Answers DHT Lookup messages (D-9) through `resolver` from now on; until
@@ -242,7 +275,9 @@ impl Server {
             listener,
             committer_task,
             shutdown_tx,
+            admin,
         } = self;
+        let admin_task = admin.map(|listener| tokio::spawn(admin::serve(listener, shared.clone())));
         info!(addr = %listener.local_addr()?, key = %shared.key.public().to_server_printable(), "serving");
         let mut sessions = JoinSet::new();
         tokio::pin!(shutdown);
@@ -276,6 +311,9 @@ impl Server {
             sessions.abort_all();
             while sessions.join_next().await.is_some() {}
         }
+        if let Some(task) = admin_task {
+            let _ = task.await;
+        }
         // The last handles to the committer go with `shared`: it finishes the
         // queued commits and ends.
         drop(shared);
@@ -290,6 +328,7 @@ impl Server {
         let addr = self.local_addr();
         let url = self.url();
         let key = self.public_key();
+        let reloader = self.reloader();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(self.run(async move {
             let _ = rx.await;
@@ -298,6 +337,7 @@ impl Server {
             addr,
             url,
             key,
+            reloader,
             stop: Some(tx),
             task,
         }
@@ -366,6 +406,7 @@ pub struct ServerHandle {
     addr: SocketAddr,
     url: String,
     key: PublicKey,
+    reloader: Reloader,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ServerError>>,
 }
@@ -384,6 +425,12 @@ impl ServerHandle {
     /// The server's key.
     pub fn public_key(&self) -> PublicKey {
         self.key
+    }
+
+    /// Reloads the configuration while the server runs (see
+    /// [`Reloader::reload`]).
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
     }
 
     /// Shuts down as [`Server::run`] does and waits for it.

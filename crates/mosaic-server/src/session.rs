@@ -162,6 +162,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
             }
         }
 
+        // -- live moderation (connections.rs): from here a ban reaches this connection --
+        shared.register_live(id, peer.ip(), reader, &sender);
         let mut session = Session {
             bucket: TokenBucket::new(
                 shared.config().limits.submissions_per_second,
@@ -194,6 +196,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
             }
         }
         shared.registry.close_all(id);
+        shared.live.unregister(id); // -- live moderation (connections.rs) --
         shared.policy.keys.unregister(id);
         debug!("disconnected");
     }

@@ -81,7 +81,7 @@ pub async fn accept(
     let work = async {
         let io: BoxedIo = match tls {
             Some(tls) => Box::new(
-                tokio_rustls::TlsAcceptor::from(tls.0.clone())
+                tokio_rustls::TlsAcceptor::from(tls.current())
                     .accept(tcp)
                     .await?,
             ),
