@@ -1210,3 +1210,6 @@ mod serve {
 
 #[path = "cli/people.rs"]
 mod people;
+
+#[path = "cli/ops.rs"]
+mod ops;
