@@ -168,7 +168,7 @@ impl BanLength {
 /// The server's data directory.
 #[derive(Debug, Args)]
 pub struct AdminData {
-    /// The server's data directory (the store is DIR/store) [default: as `mosaic serve`].
+    /// The server's data directory (its store DIR/store, its admin socket DIR/admin.sock) [default: as `mosaic serve`].
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
 }

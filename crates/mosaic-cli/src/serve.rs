@@ -151,7 +151,8 @@ impl ConfigSource {
                     // One line, for the log: where, and what is wrong.
                     let line = e
                         .span()
-                        .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+                        .and_then(|span| text.get(..span.start))
+                        .map(|before| before.matches('\n').count() + 1);
                     let at = line.map(|n| format!(", line {n}")).unwrap_or_default();
                     anyhow::anyhow!(
                         "invalid configuration in {}{at}: {}",
@@ -358,6 +359,32 @@ async fn shutdown_signal() {
 mod tests {
     use super::*;
     use mosaic_server::DEFAULT_PORT;
+
+    #[test]
+    fn configuration_errors_name_the_file_and_line_in_one_line() {
+        let path =
+            std::env::temp_dir().join(format!("mosaic-serve-conf-{}.toml", std::process::id()));
+        let source = ConfigSource {
+            file: Some(path.clone()),
+            listen: None,
+            public_url: None,
+            allow_open_queries: false,
+            tls: None,
+        };
+        for text in [
+            "[limits]\noutbond_queue = 3\n",
+            "[limits]\nmax_query_limit = \"x\"\n",
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let message = format!("{:#}", source.config().unwrap_err());
+            assert!(message.contains(".toml, line 2: "), "{message}");
+            assert!(!message.contains('\n'), "{message}");
+        }
+        std::fs::write(&path, "[limits]\nmax_query_limit = 0\n").unwrap();
+        let message = format!("{:#}", source.config().unwrap_err());
+        assert!(message.contains("max_query_limit"), "{message}");
+        let _ = std::fs::remove_file(&path);
+    }
 
     #[test]
     fn the_example_config_is_the_default() {

@@ -69,7 +69,7 @@ pub enum StoreCommand {
 /// The server's data directory.
 #[derive(Debug, Args)]
 pub struct DataArg {
-    /// The server's data directory (the store is DIR/store) [default: as `mosaic serve`].
+    /// The server's data directory (its store DIR/store, its admin socket DIR/admin.sock) [default: as `mosaic serve`].
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
 }

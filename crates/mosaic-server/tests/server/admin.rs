@@ -433,3 +433,57 @@ async fn reload_changes_limits_and_refuses_what_cannot_change() {
         Err(ReloadError::Stopped)
     ));
 }
+
+#[tokio::test]
+async fn reload_replaces_the_tls_certificate_for_new_connections() {
+    use mosaic_net::{ClientTls, ServerTls};
+    let pem = || {
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        (c.cert.pem(), c.signing_key.serialize_pem())
+    };
+    let ((cert1, key1), (cert2, key2)) = (pem(), pem());
+    let tls = |cert: &str, key: &str| {
+        ServerTls::from_pem(cert.as_bytes(), key.as_bytes(), "cert", "key").unwrap()
+    };
+    let dir = TempDir::new();
+    let store = Arc::new(Store::open(dir.0.join("store"), StoreConfig::default()).unwrap());
+    let config = ServerConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..ServerConfig::default()
+    };
+    let server = Server::bind(config.clone(), key(9), store, Some(tls(&cert1, &key1)))
+        .await
+        .unwrap();
+    let handle = server.spawn();
+    let url = format!("wss://localhost:{}/", handle.local_addr().port());
+    let trusting = |cert: &str| ConnectOptions {
+        tls: Some(ClientTls::with_roots(cert.as_bytes(), "cert").unwrap()),
+        timeout: Duration::from_secs(5),
+        ..ConnectOptions::default()
+    };
+    let mut old = connect(&url, &trusting(&cert1)).await.unwrap();
+    let report = handle
+        .reloader()
+        .reload(config.clone(), Some(tls(&cert2, &key2)))
+        .await
+        .unwrap();
+    assert!(report.tls_replaced);
+    let mut new = connect(&url, &trusting(&cert2)).await.unwrap();
+    assert!(connect(&url, &trusting(&cert1)).await.is_err());
+    for conn in [&mut old, &mut new] {
+        let (_, code) = query(conn, 1, 0, by_author(&key(1))).await;
+        assert_eq!(code, ResultCode::SUCCESS);
+    }
+    handle.shutdown().await.unwrap();
+
+    // A plain server cannot be given a certificate.
+    let (plain, _) = start_admin(ServerConfig::default(), |_| {}).await;
+    assert!(matches!(
+        plain
+            .handle
+            .reloader()
+            .reload(config, Some(tls(&cert1, &key1)))
+            .await,
+        Err(ReloadError::Fixed { field: "TLS", .. })
+    ));
+}
