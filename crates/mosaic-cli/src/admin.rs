@@ -1,7 +1,7 @@
 //! `mosaic admin`: a server's allow-list of served users, its bans, and the
-//! removal of records. Everything is written to the server's store, which
-//! is opened exclusively: stop the server first; it reads the allow-list
-//! and the bans when it starts.
+//! removal of records. With the server running, through its admin socket
+//! (`DIR/admin.sock`), taking effect at once; with it stopped, written to
+//! its store (`server_data.rs`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,16 +12,22 @@ use std::time::SystemTime;
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 use mosaic_core::{Id, PublicKey, Timestamp};
-use mosaic_store::{Ban, Store, StoreConfig};
+use mosaic_store::Ban;
 use serde::Serialize;
 
 use crate::Status;
 use crate::output;
-use crate::serve::default_data_dir;
+use crate::server_data::ServerData;
 
 const ADMIN_HELP: &str = "\
-The changes go into the server's store (DIR/store). Stop the server first: it
-holds the store open, and reads the allow-list and the bans when it starts.
+While the server runs on DIR, the commands go through its admin socket
+(DIR/admin.sock, usable only by the user running the server) and take effect
+at once: a ban closes the banned key's or address's open connections with
+the ban's code, a removed record is gone from the next Get or Query, a new
+served user is served from the next submission. With the server stopped,
+they are written to its store (DIR/store) and apply from its next start.
+The output is the same either way.
+
 The allow-list matters only when roles are turned on in the configuration
 ([roles] outbox, inbox, encryption); a server with no role on is open.";
 
@@ -88,9 +94,10 @@ pub enum UsersCommand {
 /// `admin ban`.
 #[derive(Debug, Subcommand)]
 pub enum BanCommand {
-    /// Ban a user key (mopub0...): its submissions, the records it authors or
-    /// signs, and connections authenticating as it (or through its subkeys)
-    /// get PUBKEY_TEMP_BANNED or PUBKEY_PERM_BANNED.
+    /// Ban a user key (mopub0..., a master key or a subkey): its submissions,
+    /// the records it authors or signs, and connections authenticated as it
+    /// (or through its subkeys) get PUBKEY_TEMP_BANNED or PUBKEY_PERM_BANNED;
+    /// on a running server its open connections are closed at once.
     Pubkey {
         #[command(flatten)]
         data: AdminData,
@@ -100,8 +107,8 @@ pub enum BanCommand {
         #[command(flatten)]
         length: BanLength,
     },
-    /// Ban an IP address: its connections are closed at once with
-    /// IP_TEMP_BANNED or IP_PERM_BANNED (plain HTTP gets 403).
+    /// Ban an IP address: its connections are closed with IP_TEMP_BANNED or
+    /// IP_PERM_BANNED (at once on a running server; plain HTTP gets 403).
     Ip {
         #[command(flatten)]
         data: AdminData,
@@ -161,35 +168,25 @@ impl BanLength {
 /// The server's data directory.
 #[derive(Debug, Args)]
 pub struct AdminData {
-    /// The server's data directory (the store is DIR/store) [default: as `mosaic serve`].
+    /// The server's data directory (its store DIR/store, its admin socket DIR/admin.sock) [default: as `mosaic serve`].
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
 }
 
 impl AdminData {
-    /// Opens the store; `create` makes one when there is none yet (so that
-    /// the allow-list can be set up before the first start).
-    fn open(&self, create: bool) -> anyhow::Result<Store> {
-        let data = match &self.data {
-            Some(d) => d.clone(),
-            None => default_data_dir()?,
-        };
-        let dir = data.join("store");
-        if !dir.exists() {
-            if !create {
-                bail!(
-                    "no store in {} (give --data DIR: the directory `mosaic serve` uses)",
-                    dir.display()
-                );
-            }
-            output::warn(format!("creating a new store in {}", dir.display()));
-        }
-        Store::open(&dir, StoreConfig::default()).with_context(|| {
-            format!(
-                "cannot open the store in {} (is a server running on it? stop it first)",
-                dir.display()
-            )
-        })
+    /// The running server, else its store; `create` makes a store when
+    /// there is none (so that the allow-list can be set up before the
+    /// first start).
+    fn open(&self, create: bool) -> anyhow::Result<ServerData> {
+        ServerData::open(self.data.as_deref(), create)
+    }
+}
+
+/// Says how many open connections a ban closed (on standard error, so that
+/// standard output is the same with the server running or stopped).
+fn report_closed(closed: usize) {
+    if closed > 0 {
+        eprintln!("closed {closed} open connection(s) of the running server");
     }
 }
 
@@ -257,9 +254,9 @@ pub fn run(command: AdminCommand) -> anyhow::Result<Status> {
                 .iter()
                 .map(|k| parse_user(k))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let store = data.open(true)?;
+            let mut store = data.open(true)?;
             for key in keys {
-                let verb = if store.add_served_user(&key)? {
+                let verb = if store.add_user(&key)? {
                     "added"
                 } else {
                     "already served"
@@ -272,10 +269,10 @@ pub fn run(command: AdminCommand) -> anyhow::Result<Status> {
                 .iter()
                 .map(|k| parse_user(k))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let store = data.open(false)?;
+            let mut store = data.open(false)?;
             let mut missing = 0;
             for key in &keys {
-                if store.remove_served_user(key)? {
+                if store.remove_user(key)? {
                     writeln!(stdout, "removed {key}")?;
                 } else {
                     missing += 1;
@@ -287,12 +284,8 @@ pub fn run(command: AdminCommand) -> anyhow::Result<Status> {
             }
         }
         AdminCommand::Users(UsersCommand::List { data, json }) => {
-            let moderation = data.open(false)?.moderation()?;
-            let users: Vec<String> = moderation
-                .served_users
-                .iter()
-                .map(PublicKey::to_printable)
-                .collect();
+            let served = data.open(false)?.users()?;
+            let users: Vec<String> = served.iter().map(PublicKey::to_printable).collect();
             if json {
                 output::json(
                     &mut stdout,
@@ -309,17 +302,19 @@ pub fn run(command: AdminCommand) -> anyhow::Result<Status> {
         AdminCommand::Ban(BanCommand::Pubkey { data, key, length }) => {
             let key = parse_user(&key)?;
             let ban = length.ban(now()?)?;
-            data.open(true)?.ban_key(&key, ban)?;
+            let closed = data.open(true)?.ban_key(&key, ban)?;
             writeln!(stdout, "banned {key} {}", describe(&ban_json(&ban, now()?)))?;
+            report_closed(closed);
         }
         AdminCommand::Ban(BanCommand::Ip { data, addr, length }) => {
             let ban = length.ban(now()?)?;
-            data.open(true)?.ban_ip(addr, ban)?;
+            let closed = data.open(true)?.ban_ip(addr, ban)?;
             writeln!(
                 stdout,
                 "banned {addr} {}",
                 describe(&ban_json(&ban, now()?))
             )?;
+            report_closed(closed);
         }
         AdminCommand::Unban(UnbanCommand::Pubkey { data, key }) => {
             let key = parse_user(&key)?;
@@ -335,16 +330,14 @@ pub fn run(command: AdminCommand) -> anyhow::Result<Status> {
             writeln!(stdout, "unbanned {addr}")?;
         }
         AdminCommand::Bans { data, json } => {
-            let moderation = data.open(false)?.moderation()?;
+            let (banned_keys, banned_ips) = data.open(false)?.bans()?;
             let now = now()?;
             let out = BansJson {
-                keys: moderation
-                    .banned_keys
+                keys: banned_keys
                     .iter()
                     .map(|(k, b)| (k.to_printable(), ban_json(b, now)))
                     .collect(),
-                ips: moderation
-                    .banned_ips
+                ips: banned_ips
                     .iter()
                     .map(|(ip, b)| (ip.to_string(), ban_json(b, now)))
                     .collect(),
@@ -365,7 +358,7 @@ pub fn run(command: AdminCommand) -> anyhow::Result<Status> {
                         .with_context(|| format!("{s} is not a record id (moref0...)"))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let store = data.open(false)?;
+            let mut store = data.open(false)?;
             let mut missing = 0;
             for (id, text) in parsed.iter().zip(&ids) {
                 if store.remove(id)? {
@@ -389,6 +382,7 @@ mod tests {
     use crate::Cli;
     use clap::Parser;
     use mosaic_core::{Kind, Nonce, RecordBuilder, SecretKey};
+    use mosaic_store::{Store, StoreConfig};
 
     struct Dir(PathBuf);
 

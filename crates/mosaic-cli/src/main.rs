@@ -23,6 +23,7 @@ mod post;
 mod profile;
 mod record;
 mod serve;
+mod server_data;
 mod servers;
 mod store;
 

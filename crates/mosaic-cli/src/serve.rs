@@ -2,9 +2,12 @@
 //!
 //! Everything lives in one data directory (default
 //! `$XDG_DATA_HOME/mosaic/server`, else `~/.local/share/mosaic/server`): the
-//! store in `store/` and the server's key in `server.key`, generated on first
-//! start with mode 0600. Settings come from the defaults, then the TOML file
-//! given with `--config` (or `$MOSAIC_SERVER_CONFIG`), then the flags.
+//! store in `store/`, the server's key in `server.key`, generated on first
+//! start with mode 0600, and the admin socket `admin.sock` (mode 0600) that
+//! `mosaic admin` and `mosaic store` use while the server runs. Settings
+//! come from the defaults, then the TOML file given with `--config` (or
+//! `$MOSAIC_SERVER_CONFIG`), then the flags. SIGHUP reads the file (and the
+//! TLS files) again and puts them in force without dropping a connection.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -16,7 +19,7 @@ use clap::Args;
 use mosaic_core::{SecretKey, ServerBootstrap, Url};
 use mosaic_dht::{Dht, DhtConfig, RepublishConfig, Republisher, Resolver};
 use mosaic_net::ServerTls;
-use mosaic_server::{DhtSlot, Server, ServerConfig};
+use mosaic_server::{ADMIN_SOCKET, DhtSlot, Reloader, Server, ServerConfig};
 use mosaic_store::{Store, StoreConfig};
 
 use crate::Status;
@@ -76,6 +79,19 @@ key (mosrv0...) and URL on start; `curl http://127.0.0.1:8135/` shows its status
 SIGINT or SIGTERM stop it cleanly: it stops accepting, tells clients it is
 shutting down and finishes pending commits.
 
+While it runs, `mosaic admin` and `mosaic store stats|export|remove` reach it
+through DIR/admin.sock (mode 0600: only the user running the server).
+
+SIGHUP reloads: the configuration file and the TLS certificate and key are
+read again and put in force without dropping connections (limits, roles,
+allow_open_queries; the allow-list and the bans are read from the store
+again; connection settings apply to connections accepted afterwards). A
+changed `listen` is refused; settings fixed at start (public_url,
+metrics_listen, max_commit_batch, submission_bytes_in_flight,
+dht_lookups_in_flight) keep their old values until a restart, with a
+warning. An invalid file is refused with one log line and the old
+configuration stays.
+
 Environment:
   MOSAIC_SERVER_CONFIG  the configuration file, when --config is not given
   MOSAIC_LOG_FORMAT     text or json, when --log-format is not given
@@ -115,27 +131,83 @@ fn server_key(path: &Path) -> anyhow::Result<SecretKey> {
     }
 }
 
-fn load_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
-    let mut config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            toml::from_str::<ServerConfig>(&text)
-                .with_context(|| format!("invalid configuration in {}", path.display()))?
+/// Where the configuration comes from, kept to read it again on SIGHUP.
+#[derive(Debug, Clone)]
+struct ConfigSource {
+    file: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    public_url: Option<String>,
+    allow_open_queries: bool,
+    tls: Option<(PathBuf, PathBuf)>,
+}
+
+impl ConfigSource {
+    fn new(args: &ServeArgs) -> anyhow::Result<ConfigSource> {
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (None, None) => None,
+            _ => bail!("--tls-cert and --tls-key go together"),
+        };
+        Ok(ConfigSource {
+            file: args.config.clone(),
+            listen: args.listen,
+            public_url: args.public_url.clone(),
+            allow_open_queries: args.allow_open_queries,
+            tls,
+        })
+    }
+
+    /// The defaults, then the file, then the flags; validated.
+    fn config(&self) -> anyhow::Result<ServerConfig> {
+        let mut config = match &self.file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                toml::from_str::<ServerConfig>(&text).map_err(|e| {
+                    // One line, for the log: where, and what is wrong.
+                    let line = e
+                        .span()
+                        .and_then(|span| text.get(..span.start))
+                        .map(|before| before.matches('\n').count() + 1);
+                    let at = line.map(|n| format!(", line {n}")).unwrap_or_default();
+                    anyhow::anyhow!(
+                        "invalid configuration in {}{at}: {}",
+                        path.display(),
+                        e.message().trim()
+                    )
+                })?
+            }
+            None => ServerConfig::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
         }
-        None => ServerConfig::default(),
-    };
-    if let Some(listen) = args.listen {
-        config.listen = listen;
+        if let Some(url) = &self.public_url {
+            config.public_url = Some(url.clone());
+        }
+        if self.allow_open_queries {
+            config.allow_open_queries = true;
+        }
+        config.validate().context("invalid configuration")?;
+        Ok(config)
     }
-    if let Some(url) = &args.public_url {
-        config.public_url = Some(url.clone());
+
+    /// The certificate and key, when TLS is on.
+    fn tls(&self) -> anyhow::Result<Option<ServerTls>> {
+        let Some((cert, key)) = &self.tls else {
+            return Ok(None);
+        };
+        let cert_pem =
+            std::fs::read(cert).with_context(|| format!("cannot read {}", cert.display()))?;
+        let key_pem =
+            std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
+        Ok(Some(ServerTls::from_pem(
+            &cert_pem,
+            &key_pem,
+            &cert.display().to_string(),
+            &key.display().to_string(),
+        )?))
     }
-    if args.allow_open_queries {
-        config.allow_open_queries = true;
-    }
-    config.validate().context("invalid configuration")?;
-    Ok(config)
 }
 
 /// Runs `mosaic serve`.
@@ -145,7 +217,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Status> {
         return Ok(Status::Success);
     }
     crate::logging::init(args.log_format);
-    let config = load_config(&args)?;
+    let source = ConfigSource::new(&args)?;
+    let config = source.config()?;
     let data = match &args.data {
         Some(d) => d.clone(),
         None => default_data_dir()?,
@@ -153,22 +226,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Status> {
     std::fs::create_dir_all(&data)
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
     let key = server_key(&data.join("server.key"))?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            let cert_pem =
-                std::fs::read(cert).with_context(|| format!("cannot read {}", cert.display()))?;
-            let key_pem =
-                std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
-            Some(ServerTls::from_pem(
-                &cert_pem,
-                &key_pem,
-                &cert.display().to_string(),
-                &key.display().to_string(),
-            )?)
-        }
-        (None, None) => None,
-        _ => bail!("--tls-cert and --tls-key go together"),
-    };
+    let tls = source.tls()?;
     let store_dir = data.join("store");
     let store = Store::open(&store_dir, StoreConfig::default())
         .with_context(|| format!("cannot open the store in {}", store_dir.display()))?;
@@ -182,7 +240,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Status> {
     let public_url = config.public_url.clone();
     let publisher_key = key.clone();
     let result = runtime.block_on(async move {
-        let server = Server::bind(config, key, store, tls).await?;
+        let mut server = Server::bind(config, key, store, tls).await?;
+        server.serve_admin(data.join(ADMIN_SOCKET)).await?;
+        tokio::spawn(reload_on_sighup(source, server.reloader()));
         if let Some(dht) = dht {
             tokio::spawn(start_dht(dht, server.dht_slot(), public_url, publisher_key));
         }
@@ -254,6 +314,41 @@ async fn start_dht(config: DhtConfig, slot: DhtSlot, public_url: Option<String>,
     }
 }
 
+/// Reloads the configuration on each SIGHUP; a refused reload is logged in
+/// one line and the server goes on with the configuration it had.
+async fn reload_on_sighup(source: ConfigSource, reloader: Reloader) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "SIGHUP cannot be handled: no reload");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the configuration");
+            let read = source.config().and_then(|c| Ok((c, source.tls()?)));
+            let outcome = match read {
+                Ok((config, tls)) => reloader.reload(config, tls).await.map_err(Into::into),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                // The server logs what changed and what waits for a restart.
+                Ok(_) => {}
+                Err(e) => tracing::error!(
+                    "configuration reload refused: {e:#}; keeping the current configuration"
+                ),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (source, reloader);
+    }
+}
+
 /// Resolves on SIGINT or SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -280,6 +375,32 @@ async fn shutdown_signal() {
 mod tests {
     use super::*;
     use mosaic_server::DEFAULT_PORT;
+
+    #[test]
+    fn configuration_errors_name_the_file_and_line_in_one_line() {
+        let path =
+            std::env::temp_dir().join(format!("mosaic-serve-conf-{}.toml", std::process::id()));
+        let source = ConfigSource {
+            file: Some(path.clone()),
+            listen: None,
+            public_url: None,
+            allow_open_queries: false,
+            tls: None,
+        };
+        for text in [
+            "[limits]\noutbond_queue = 3\n",
+            "[limits]\nmax_query_limit = \"x\"\n",
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let message = format!("{:#}", source.config().unwrap_err());
+            assert!(message.contains(".toml, line 2: "), "{message}");
+            assert!(!message.contains('\n'), "{message}");
+        }
+        std::fs::write(&path, "[limits]\nmax_query_limit = 0\n").unwrap();
+        let message = format!("{:#}", source.config().unwrap_err());
+        assert!(message.contains("max_query_limit"), "{message}");
+        let _ = std::fs::remove_file(&path);
+    }
 
     #[test]
     fn the_example_config_is_the_default() {

@@ -1,5 +1,7 @@
-//! `mosaic store`: look after a server's record store directly (stop the
-//! server first: the store is opened exclusively).
+//! `mosaic store`: look after a server's record store. `stats`, `export` and
+//! `remove` go through the admin socket of a server running on the data
+//! directory, or open the store of a stopped one (`server_data.rs`);
+//! `import` needs the server stopped.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -10,15 +12,22 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mosaic_core::{Id, Timestamp};
-use mosaic_store::{Store, StoreConfig};
+use mosaic_store::Store;
 use serde::Serialize;
 
 use crate::Status;
 use crate::output;
-use crate::serve::default_data_dir;
+use crate::server_data::ServerData;
+
+const STORE_HELP: &str = "\
+stats, export and remove work on a running server too, through its admin
+socket (DIR/admin.sock, usable only by the user running the server): the
+export is one consistent snapshot, byte for byte what the same command
+writes once the server is stopped. import needs the server stopped.";
 
 /// The `store` subcommands.
 #[derive(Debug, Subcommand)]
+#[command(after_help = STORE_HELP)]
 pub enum StoreCommand {
     /// Show what the store holds: records, bytes, counts per kind.
     Stats {
@@ -36,7 +45,7 @@ pub enum StoreCommand {
         #[arg(value_name = "FILE")]
         out: PathBuf,
     },
-    /// Read records from FILE (or - for stdin), validate each, and store them.
+    /// Read records from FILE (or - for stdin), validate each, and store them (server stopped).
     Import {
         #[command(flatten)]
         data: DataArg,
@@ -60,30 +69,26 @@ pub enum StoreCommand {
 /// The server's data directory.
 #[derive(Debug, Args)]
 pub struct DataArg {
-    /// The server's data directory (the store is DIR/store) [default: as `mosaic serve`].
+    /// The server's data directory (its store DIR/store, its admin socket DIR/admin.sock) [default: as `mosaic serve`].
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
 }
 
 impl DataArg {
-    fn open(&self) -> anyhow::Result<Store> {
-        let data = match &self.data {
-            Some(d) => d.clone(),
-            None => default_data_dir()?,
-        };
-        let dir = data.join("store");
-        if !dir.exists() {
-            bail!(
-                "no store in {} (give --data DIR: the directory `mosaic serve` uses)",
-                dir.display()
-            );
+    /// The running server, else its store.
+    fn open(&self) -> anyhow::Result<ServerData> {
+        ServerData::open(self.data.as_deref(), false)
+    }
+
+    /// The store itself, for an import: the server must be stopped.
+    fn open_store(&self) -> anyhow::Result<Store> {
+        match self.open()? {
+            ServerData::Offline(store) => Ok(store),
+            ServerData::Live { .. } => bail!(
+                "a server is running on this data directory: stop it to import, \
+                 or submit the records to it over the network (as `mosaic restore` does)"
+            ),
         }
-        Store::open(&dir, StoreConfig::default()).with_context(|| {
-            format!(
-                "cannot open the store in {} (is a server running on it?)",
-                dir.display()
-            )
-        })
     }
 }
 
@@ -181,7 +186,7 @@ pub fn run(command: StoreCommand) -> anyhow::Result<Status> {
             }
         }
         StoreCommand::Export { data, out } => {
-            let store = data.open()?;
+            let mut store = data.open()?;
             let total = store.stats()?.records;
             let progress = bar(Some(total), "exporting");
             let written = if out.as_os_str() == "-" {
@@ -198,7 +203,7 @@ pub fn run(command: StoreCommand) -> anyhow::Result<Status> {
             eprintln!("exported {written} records");
         }
         StoreCommand::Import { data, input, json } => {
-            let store = data.open()?;
+            let store = data.open_store()?;
             let received_at = Timestamp::from_system_time(SystemTime::now())?;
             let progress = bar(None, "importing");
             let report = if input.as_os_str() == "-" {
@@ -248,7 +253,7 @@ pub fn run(command: StoreCommand) -> anyhow::Result<Status> {
                         .with_context(|| format!("{s} is not a record id (moref0...)"))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let store = data.open()?;
+            let mut store = data.open()?;
             let mut stdout = output::stdout();
             let mut missing = 0;
             for (id, text) in parsed.iter().zip(&ids) {

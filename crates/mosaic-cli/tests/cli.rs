@@ -1260,3 +1260,6 @@ mod serve {
 
 #[path = "cli/people.rs"]
 mod people;
+
+#[path = "cli/ops.rs"]
+mod ops;

@@ -2,8 +2,11 @@
 //!
 //! rustls with the ring provider; TLS 1.2 and 1.3 (`websockets.md` asks for at
 //! least 1.2). The library never reads files: the caller reads the PEM bytes.
+//! A server's certificate can be replaced while it runs
+//! ([`ServerTls::replace`]): new connections get the new one, connections
+//! already open keep the session they negotiated.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -14,11 +17,27 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// A server's TLS configuration.
+/// A server's TLS configuration. Clones share one certificate slot, so a
+/// [`replace`](ServerTls::replace) through any clone reaches them all.
 #[derive(Clone)]
-pub struct ServerTls(pub(crate) Arc<rustls::ServerConfig>);
+pub struct ServerTls(Arc<RwLock<Arc<rustls::ServerConfig>>>);
 
 impl ServerTls {
+    /// The configuration in force, for the next handshake.
+    pub(crate) fn current(&self) -> Arc<rustls::ServerConfig> {
+        // A panic while holding the lock cannot leave a half-written Arc.
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts `other`'s certificate and key in force for the connections
+    /// accepted from now on; open connections are not touched. Build
+    /// `other` with [`from_pem`](ServerTls::from_pem) first, so that a bad
+    /// certificate is refused before anything changes.
+    pub fn replace(&self, other: &ServerTls) {
+        let config = other.current();
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = config;
+    }
+
     /// From a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or
     /// SEC1). `cert_source` and `key_source` name where they came from, for
     /// error messages.
@@ -55,7 +74,7 @@ impl ServerTls {
             .with_no_client_auth()
             .with_single_cert(certs, key)?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(ServerTls(Arc::new(config)))
+        Ok(ServerTls(Arc::new(RwLock::new(Arc::new(config)))))
     }
 }
 

@@ -462,3 +462,38 @@ async fn a_proxy_header_comes_before_tls() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.ends_with("\r\n\r\n198.51.100.8:7"), "{answer}");
 }
+
+#[tokio::test]
+async fn a_replaced_certificate_serves_new_connections() {
+    let first = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let second = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let pem =
+        |c: &rcgen::CertifiedKey<rcgen::KeyPair>| (c.cert.pem(), c.signing_key.serialize_pem());
+    let (cert1, key1) = pem(&first);
+    let (cert2, key2) = pem(&second);
+    let tls = ServerTls::from_pem(cert1.as_bytes(), key1.as_bytes(), "cert1", "key1").unwrap();
+    let key = SecretKey::from_bytes(&[1; 32]);
+    let addr = spawn_server(Some(tls.clone()), key.clone()).await;
+    let url = format!("wss://localhost:{}/", addr.port());
+    let trusting = |cert: &str| ConnectOptions {
+        tls: Some(ClientTls::with_roots(cert.as_bytes(), "cert").unwrap()),
+        expected_server: Some(key.public()),
+        timeout: Duration::from_secs(5),
+        ..ConnectOptions::default()
+    };
+    let mut old = connect(&url, &trusting(&cert1)).await.unwrap();
+    assert!(connect(&url, &trusting(&cert2)).await.is_err());
+
+    let replacement =
+        ServerTls::from_pem(cert2.as_bytes(), key2.as_bytes(), "cert2", "key2").unwrap();
+    tls.replace(&replacement);
+    connect(&url, &trusting(&cert2)).await.unwrap();
+    assert!(connect(&url, &trusting(&cert1)).await.is_err());
+    // The connection made before the swap goes on.
+    old.send(&Message::Unsubscribe {
+        query_id: QueryId(4),
+    })
+    .await
+    .unwrap();
+    assert!(old.recv().await.unwrap().is_some());
+}

@@ -20,6 +20,9 @@ pub enum ServerError {
     /// the key schedules); see the store error.
     #[error("cannot read the store: {0}")]
     Store(#[from] mosaic_store::StoreError),
+    /// The admin socket could not be bound; see the admin error.
+    #[error("{0}")]
+    Admin(#[from] crate::admin::AdminError),
     /// Accepting connections failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

@@ -75,7 +75,7 @@ pub(crate) async fn serve_metrics(
                 Ok((tcp, peer)) => {
                     let shared = shared.clone();
                     requests.spawn(async move {
-                        match mosaic_net::accept(tcp, peer, None, &shared.accept).await {
+                        match mosaic_net::accept(tcp, peer, None, &shared.accept_config()).await {
                             Ok(Incoming::Http(request)) => answer_metrics(&shared, request).await,
                             Ok(Incoming::Upgrade(upgrade)) => {
                                 shared.metrics.http_request(HttpEndpoint::Other, 404);

@@ -246,6 +246,11 @@ impl KeyRing {
         );
     }
 
+    /// The subkey connection `conn` authenticated through, if it did.
+    pub(crate) fn subkey_of(&self, conn: u64) -> Option<PublicKey> {
+        self.delegations().get(&conn).map(|d| d.subkey)
+    }
+
     /// Forgets connection `conn` (it ended).
     pub(crate) fn unregister(&self, conn: u64) {
         self.delegations().remove(&conn);

@@ -14,8 +14,14 @@
 //! key schedule lists as active; every record is revealed only to readers
 //! its read access allows; the server plays the [`Roles`] its configuration
 //! turns on for the users on its allow-list; banned keys and addresses are
-//! refused. The allow-list and the bans live in the store and are read at
-//! start.
+//! refused. The allow-list and the bans live in the store, are read at
+//! start, and change while the server runs through its admin socket: a ban
+//! closes the connections it names at once.
+//!
+//! Operations while running: [`Server::serve_admin`] serves a Unix socket
+//! (mode 0600) for [`AdminClient`] (bans, the allow-list, record removal,
+//! statistics, export); [`Reloader::reload`] puts a new configuration (and
+//! TLS certificate) in force without dropping a connection.
 //!
 //! The central types: [`ServerConfig`] (read from TOML by the binary, never
 //! by this library), [`Server`] (bind, then run until shut down) and
@@ -51,25 +57,33 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod access;
+mod admin;
 mod committer;
 mod config;
+mod connections;
 mod error;
 mod http;
 mod keyring;
 mod metrics;
 mod policy;
 mod rate;
+mod reload;
 mod server;
 mod session;
 mod status;
 mod subscriptions;
 
 pub use access::may_read;
+pub use admin::{
+    ADMIN_SOCKET, AdminClient, AdminError, AdminStats, BanList, FailureCode, LiveStatus,
+    PROTOCOL_VERSION as ADMIN_PROTOCOL_VERSION,
+};
 pub use config::{ConfigError, DEFAULT_PORT, Limits, Roles, ServerConfig};
 pub use error::ServerError;
 pub use metrics::{
     CONTENT_TYPE as METRICS_CONTENT_TYPE, HttpEndpoint, LookupOutcome, Metrics, RateClass,
     RateScope, RefusalReason, SlowReader,
 };
+pub use reload::{KEPT_UNTIL_RESTART, ReloadError, ReloadReport, Reloader};
 pub use server::{DhtSlot, Server, ServerHandle};
 pub use status::Status;

@@ -561,8 +561,7 @@ mod tests {
         m.rate_limited(RateScope::Ip, RateClass::Read);
         m.set_committer_queue(12);
         m.set_fanout_queue(5);
-        m.outbound_queued(1000);
-        m.outbound_dequeued(400);
+        m.set_outbound_bytes(600);
         m.http_request(HttpEndpoint::Metrics, 200);
         let text = m.encode();
         let expect = [

@@ -4,13 +4,15 @@
 //! rules; every path that accepts or reveals a record asks this module.
 //!
 //! The allow-list of served users and the bans are read from the store at
-//! start and do not change while the server runs; the key schedules do
-//! (see [`KeyRing`]).
+//! start; the admin socket changes them while the server runs (the store
+//! first, then memory), a reload reads them again, and the key schedules
+//! change as they are submitted (see [`KeyRing`]).
 
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use mosaic_core::{Kind, PublicKey, Record, ResultCode, Timestamp};
-use mosaic_store::{Ban, Moderation, StoredRecord};
+use mosaic_store::{Ban, Moderation, Store, StoreError, StoredRecord};
 
 use crate::access::may_read;
 use crate::config::Roles;
@@ -29,11 +31,31 @@ pub(crate) enum Role {
     Encryption,
 }
 
-/// The rules of this server, fixed at start except for the key schedules.
-pub(crate) struct Policy {
+/// The allow-list, the bans and the roles in force, replaced as a whole.
+#[derive(Clone)]
+struct Rules {
     roles: Roles,
     moderation: Moderation,
+}
+
+/// The rules of this server. The roles change on reload; the allow-list and
+/// the bans change through the admin socket (written to the store first,
+/// then put in force here); the key schedules change as they are submitted.
+/// Every decision takes one snapshot of the rules, so a change never shows
+/// half-way through one.
+pub(crate) struct Policy {
+    rules: RwLock<Arc<Rules>>,
+    /// Held while a change is written to the store and put in force, so the
+    /// memory follows the store's order of changes.
+    writer: Mutex<()>,
     pub(crate) keys: KeyRing,
+}
+
+/// One decision's view of the rules.
+struct View<'a> {
+    roles: Roles,
+    moderation: &'a Moderation,
+    keys: &'a KeyRing,
 }
 
 fn key_ban_code(ban: Ban) -> ResultCode {
@@ -44,24 +66,194 @@ fn key_ban_code(ban: Ban) -> ResultCode {
     }
 }
 
+fn ip_ban_code(ban: Ban) -> ResultCode {
+    if ban.is_permanent() {
+        ResultCode::IP_PERM_BANNED
+    } else {
+        ResultCode::IP_TEMP_BANNED
+    }
+}
+
 impl Policy {
     pub(crate) fn new(roles: Roles, moderation: Moderation, keys: KeyRing) -> Policy {
         Policy {
-            roles,
-            moderation,
+            rules: RwLock::new(Arc::new(Rules { roles, moderation })),
+            writer: Mutex::new(()),
             keys,
         }
     }
 
+    fn snapshot(&self) -> Arc<Rules> {
+        // The rules are replaced whole: a poisoned lock still holds a
+        // complete value.
+        self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn with<T>(&self, decide: impl FnOnce(&View<'_>) -> T) -> T {
+        let rules = self.snapshot();
+        decide(&View {
+            roles: rules.roles,
+            moderation: &rules.moderation,
+            keys: &self.keys,
+        })
+    }
+
+    /// Changes the rules in memory (the caller holds `writer`).
+    fn update(&self, change: impl FnOnce(&mut Rules)) {
+        let mut rules = self.rules.write().unwrap_or_else(|e| e.into_inner());
+        change(Arc::make_mut(&mut rules));
+    }
+
+    fn write_lock(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A copy of the allow-list and the bans in force.
+    pub(crate) fn moderation(&self) -> Moderation {
+        self.snapshot().moderation.clone()
+    }
+
+    /// Puts new roles in force (on reload).
+    pub(crate) fn set_roles(&self, roles: Roles) {
+        let _writer = self.write_lock();
+        self.update(|rules| rules.roles = roles);
+    }
+
+    /// Reads the allow-list and the bans from the store again and puts them
+    /// in force (on reload). Blocking.
+    pub(crate) fn reload_moderation(&self, store: &Store) -> Result<(), StoreError> {
+        let _writer = self.write_lock();
+        let moderation = store.moderation()?;
+        self.update(|rules| rules.moderation = moderation);
+        Ok(())
+    }
+
+    /// Bans `key` in the store, then here. Blocking.
+    pub(crate) fn ban_key(
+        &self,
+        store: &Store,
+        key: PublicKey,
+        ban: Ban,
+    ) -> Result<(), StoreError> {
+        let _writer = self.write_lock();
+        store.ban_key(&key, ban)?;
+        self.update(|rules| {
+            rules.moderation.banned_keys.insert(key, ban);
+        });
+        Ok(())
+    }
+
+    /// Lifts the ban of `key` in the store, then here; whether it was
+    /// banned. Blocking.
+    pub(crate) fn unban_key(&self, store: &Store, key: PublicKey) -> Result<bool, StoreError> {
+        let _writer = self.write_lock();
+        let was = store.unban_key(&key)?;
+        self.update(|rules| {
+            rules.moderation.banned_keys.remove(&key);
+        });
+        Ok(was)
+    }
+
+    /// Bans `ip` in the store, then here. Blocking.
+    pub(crate) fn ban_ip(&self, store: &Store, ip: IpAddr, ban: Ban) -> Result<(), StoreError> {
+        let _writer = self.write_lock();
+        store.ban_ip(ip, ban)?;
+        self.update(|rules| {
+            rules.moderation.banned_ips.insert(ip.to_canonical(), ban);
+        });
+        Ok(())
+    }
+
+    /// Lifts the ban of `ip` in the store, then here; whether it was
+    /// banned. Blocking.
+    pub(crate) fn unban_ip(&self, store: &Store, ip: IpAddr) -> Result<bool, StoreError> {
+        let _writer = self.write_lock();
+        let was = store.unban_ip(ip)?;
+        self.update(|rules| {
+            rules.moderation.banned_ips.remove(&ip.to_canonical());
+        });
+        Ok(was)
+    }
+
+    /// Adds `key` to the allow-list in the store, then here; whether it was
+    /// not listed. Blocking.
+    pub(crate) fn add_served_user(
+        &self,
+        store: &Store,
+        key: PublicKey,
+    ) -> Result<bool, StoreError> {
+        let _writer = self.write_lock();
+        let added = store.add_served_user(&key)?;
+        self.update(|rules| {
+            rules.moderation.served_users.insert(key);
+        });
+        Ok(added)
+    }
+
+    /// Takes `key` off the allow-list in the store, then here; whether it
+    /// was listed. Blocking.
+    pub(crate) fn remove_served_user(
+        &self,
+        store: &Store,
+        key: PublicKey,
+    ) -> Result<bool, StoreError> {
+        let _writer = self.write_lock();
+        let removed = store.remove_served_user(&key)?;
+        self.update(|rules| {
+            rules.moderation.served_users.remove(&key);
+        });
+        Ok(removed)
+    }
+
     /// IP_TEMP_BANNED or IP_PERM_BANNED when `ip` is banned at `now`.
     pub(crate) fn ip_ban(&self, ip: IpAddr, now: Timestamp) -> Option<ResultCode> {
-        self.moderation.ip_ban(ip, now).map(|ban| {
-            if ban.is_permanent() {
-                ResultCode::IP_PERM_BANNED
-            } else {
-                ResultCode::IP_TEMP_BANNED
-            }
-        })
+        self.with(|v| v.ip_ban(ip, now))
+    }
+
+    /// PUBKEY_TEMP_BANNED or PUBKEY_PERM_BANNED when `key` is banned at
+    /// `now`.
+    pub(crate) fn key_ban(&self, key: &PublicKey, now: Timestamp) -> Option<ResultCode> {
+        self.with(|v| v.key_ban(key, now))
+    }
+
+    /// The role a record falls under (see [`View::role_of`]).
+    #[cfg(test)]
+    pub(crate) fn role_of(&self, record: &Record, received_at: Timestamp) -> Option<Role> {
+        self.with(|v| v.role_of(record, received_at))
+    }
+
+    /// The first check of a submission (see [`View::refuse_submission`]).
+    pub(crate) fn refuse_submission(&self, record: &Record, now: Timestamp) -> Option<ResultCode> {
+        self.with(|v| v.refuse_submission(record, now))
+    }
+
+    /// Why a BLOB submission is refused (see [`View::refuse_blob`]).
+    pub(crate) fn refuse_blob(&self, reader: Option<&PublicKey>) -> Option<ResultCode> {
+        self.with(|v| v.refuse_blob(reader))
+    }
+
+    /// Whether a subkey's record may displace `old` (see
+    /// [`View::may_displace`]).
+    pub(crate) fn may_displace(&self, old: &StoredRecord, signer: &PublicKey) -> bool {
+        self.with(|v| v.may_displace(old, signer))
+    }
+
+    /// Whether `record` may be revealed to `reader` (see
+    /// [`View::may_serve`]).
+    pub(crate) fn may_serve(
+        &self,
+        record: &Record,
+        received_at: Timestamp,
+        reader: Option<&PublicKey>,
+    ) -> bool {
+        self.with(|v| v.may_serve(record, received_at, reader))
+    }
+}
+
+impl View<'_> {
+    /// IP_TEMP_BANNED or IP_PERM_BANNED when `ip` is banned at `now`.
+    pub(crate) fn ip_ban(&self, ip: IpAddr, now: Timestamp) -> Option<ResultCode> {
+        self.moderation.ip_ban(ip, now).map(ip_ban_code)
     }
 
     /// PUBKEY_TEMP_BANNED or PUBKEY_PERM_BANNED when `key` is banned at

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
@@ -15,14 +16,17 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::admin::{self, AdminListener};
 use crate::committer::{Committer, WriteHealth};
 use crate::config::ServerConfig;
+use crate::connections::Connections;
 use crate::error::ServerError;
 use crate::http;
 use crate::keyring::KeyRing;
 use crate::metrics::{Metrics, RefusalReason};
 use crate::policy::Policy;
 use crate::rate::Buckets;
+use crate::reload::Reloader;
 use crate::session;
 use crate::status::Status;
 use crate::subscriptions::Registry;
@@ -70,7 +74,6 @@ pub(crate) struct Shared {
     pub(crate) policy: Arc<Policy>,
     pub(crate) committer: Committer,
     pub(crate) tls: Option<ServerTls>,
-    pub(crate) accept: AcceptConfig,
     pub(crate) started: Instant,
     pub(crate) connections: AtomicUsize,
     pub(crate) per_ip: Mutex<HashMap<IpAddr, usize>>,
@@ -92,6 +95,8 @@ pub(crate) struct Shared {
     pub(crate) key_reads: Buckets<PublicKey>,
     /// What the server counts, served at `/metrics`.
     pub(crate) metrics: Arc<Metrics>,
+    /// The live sessions, for bans to reach at once.
+    pub(crate) live: Connections,
 }
 
 impl Shared {
@@ -104,8 +109,26 @@ impl Shared {
             .clone()
     }
 
+    /// How connections are accepted, from the configuration in force: a
+    /// reload applies to the connections accepted after it.
+    pub(crate) fn accept_config(&self) -> AcceptConfig {
+        let config = self.config();
+        let limits = &config.limits;
+        AcceptConfig {
+            connection: ConnectionConfig {
+                max_message_len: limits.max_message_len,
+                ping_interval: limits.ping_interval(),
+                idle_timeout: limits.idle_timeout(),
+                outbound_budget: limits.outbound_budget_bytes,
+                write_timeout: limits.write_timeout(),
+            },
+            handshake_timeout: limits.handshake_timeout(),
+            trusted_proxies: config.trusted_proxies.clone(),
+            ..AcceptConfig::default()
+        }
+    }
+
     /// Puts a new (validated) configuration in force.
-    #[allow(dead_code)]
     pub(crate) fn set_config(&self, config: ServerConfig) {
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
     }
@@ -206,6 +229,7 @@ pub struct Server {
     metrics_listener: Option<TcpListener>,
     committer_task: tokio::task::JoinHandle<()>,
     shutdown_tx: watch::Sender<bool>,
+    admin: Option<AdminListener>,
 }
 
 impl Server {
@@ -245,18 +269,6 @@ impl Server {
             config.limits.max_commit_batch,
         );
         let limits = &config.limits;
-        let accept = AcceptConfig {
-            connection: ConnectionConfig {
-                max_message_len: limits.max_message_len,
-                ping_interval: limits.ping_interval(),
-                idle_timeout: limits.idle_timeout(),
-                outbound_budget: limits.outbound_budget_bytes,
-                write_timeout: limits.write_timeout(),
-            },
-            handshake_timeout: limits.handshake_timeout(),
-            trusted_proxies: config.trusted_proxies.clone(),
-            ..AcceptConfig::default()
-        };
         let (shutdown_tx, shutdown) = watch::channel(false);
         let submission_bytes = Arc::new(tokio::sync::Semaphore::new(
             limits
@@ -272,7 +284,6 @@ impl Server {
             policy,
             committer,
             tls,
-            accept,
             started: Instant::now(),
             connections: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
@@ -287,6 +298,7 @@ impl Server {
             ip_reads: Buckets::new(),
             key_reads: Buckets::new(),
             metrics,
+            live: Connections::default(),
         });
         tokio::spawn(fanout(
             shared.registry.clone(),
@@ -299,7 +311,33 @@ impl Server {
             metrics_listener,
             committer_task,
             shutdown_tx,
+            admin: None,
         })
+    }
+
+    /// Binds the admin socket at `path` (conventionally
+    /// [`ADMIN_SOCKET`](crate::ADMIN_SOCKET) in the data directory), served
+    /// by [`run`](Server::run) beside the clients: moderation, statistics
+    /// and export for the owner of the process, through [`AdminClient`](crate::AdminClient).
+    /// The socket has mode 0600 from its first moment; a stale socket left
+    /// by a killed server is replaced; a socket another server answers on
+    /// is refused with [`AdminError::InUse`](crate::AdminError::InUse). It
+    /// is removed when the server stops.
+    pub async fn serve_admin(&mut self, path: impl AsRef<Path>) -> Result<(), ServerError> {
+        self.admin = Some(admin::bind(path.as_ref())?);
+        Ok(())
+    }
+
+    /// Where the admin socket is, when [`serve_admin`](Server::serve_admin)
+    /// bound one.
+    pub fn admin_path(&self) -> Option<PathBuf> {
+        self.admin.as_ref().map(|a| a.path().to_path_buf())
+    }
+
+    /// A handle to reload the configuration of this server while it runs
+    /// (see [`Reloader::reload`]).
+    pub fn reloader(&self) -> Reloader {
+        Reloader::new(&self.shared)
     }
 
     /// Answers DHT Lookup messages (D-9) through `resolver` from now on; until
@@ -360,7 +398,9 @@ impl Server {
             metrics_listener,
             committer_task,
             shutdown_tx,
+            admin,
         } = self;
+        let admin_task = admin.map(|listener| tokio::spawn(admin::serve(listener, shared.clone())));
         info!(addr = %listener.local_addr()?, key = %shared.key.public().to_server_printable(), "serving");
         let metrics_task = metrics_listener.map(|metrics| {
             if let Ok(addr) = metrics.local_addr() {
@@ -407,6 +447,9 @@ impl Server {
         if let Some(task) = metrics_task {
             let _ = task.await;
         }
+        if let Some(task) = admin_task {
+            let _ = task.await;
+        }
         // The last handles to the committer go with `shared`: it finishes the
         // queued commits and ends.
         drop(shared);
@@ -423,6 +466,7 @@ impl Server {
         let metrics = self.metrics();
         let url = self.url();
         let key = self.public_key();
+        let reloader = self.reloader();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(self.run(async move {
             let _ = rx.await;
@@ -433,6 +477,7 @@ impl Server {
             metrics,
             url,
             key,
+            reloader,
             stop: Some(tx),
             task,
         }
@@ -503,6 +548,7 @@ pub struct ServerHandle {
     metrics: Arc<Metrics>,
     url: String,
     key: PublicKey,
+    reloader: Reloader,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ServerError>>,
 }
@@ -532,6 +578,12 @@ impl ServerHandle {
     /// The server's key.
     pub fn public_key(&self) -> PublicKey {
         self.key
+    }
+
+    /// Reloads the configuration while the server runs (see
+    /// [`Reloader::reload`]).
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
     }
 
     /// Shuts down as [`Server::run`] does and waits for it.

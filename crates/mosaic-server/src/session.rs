@@ -53,14 +53,15 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let span = debug_span!("conn", id, %peer);
     async move {
-        let incoming =
-            match mosaic_net::accept(tcp, peer, shared.tls.as_ref(), &shared.accept).await {
-                Ok(incoming) => incoming,
-                Err(e) => {
-                    debug!(error = %e, "request refused");
-                    return;
-                }
-            };
+        // The settings in force when the connection arrives.
+        let accept = shared.accept_config();
+        let incoming = match mosaic_net::accept(tcp, peer, shared.tls.as_ref(), &accept).await {
+            Ok(incoming) => incoming,
+            Err(e) => {
+                debug!(error = %e, "request refused");
+                return;
+            }
+        };
         let peer = incoming.peer(); // the client behind a trusted proxy
         let ip_ban = shared.policy.ip_ban(peer.ip(), now());
         let upgrade = match incoming {
@@ -82,7 +83,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
                 return;
             }
         };
-        let connection = match upgrade.accept(&ack, &shared.accept.connection).await {
+        let connection = match upgrade.accept(&ack, &accept.connection).await {
             Ok(c) => c,
             Err(e) => {
                 debug!(error = %e, "upgrade failed");
@@ -101,8 +102,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
         // D-4: a client that asked to authenticate sends Hello Auth first.
         let mut reader: Option<PublicKey> = None;
         if ack.client_nonce.is_some() {
-            let first =
-                tokio::time::timeout(shared.accept.handshake_timeout, receiver.recv()).await;
+            let first = tokio::time::timeout(accept.handshake_timeout, receiver.recv()).await;
             match first {
                 Ok(Ok(Some(Received {
                     message: Ok(Message::HelloAuth { signature }),
@@ -164,6 +164,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
             }
         }
 
+        // -- live moderation (connections.rs): from here a ban reaches this connection --
+        shared.register_live(id, peer.ip(), reader, &sender);
         let config = shared.config();
         let limits = &config.limits;
         let live = shared.registry.connect(id, sender.clone());
@@ -218,6 +220,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
                 .subscription_ended(crate::metrics::SlowReader::NotReading);
         }
         shared.registry.disconnect(&live);
+        shared.live.unregister(id);
         shared.policy.keys.unregister(id);
         debug!("disconnected");
     }

@@ -16,6 +16,8 @@ use mosaic_store::{Store, StoreConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+#[path = "server/admin.rs"]
+mod admin;
 #[path = "server/auth.rs"]
 mod auth;
 #[path = "server/load.rs"]

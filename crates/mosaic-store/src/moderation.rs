@@ -7,9 +7,10 @@
 //! same format version ignores them, and opening an older store creates them
 //! empty, so they need no new format version. They are not part of an export.
 //!
-//! The server reads all of it once, at start, as a [`Moderation`] snapshot;
-//! `mosaic admin` changes it while the server is stopped (the store is
-//! opened exclusively).
+//! The server reads all of it at start (and on reload) as a [`Moderation`]
+//! snapshot; while it runs, its admin socket writes each change here first
+//! and then puts it in force. With the server stopped, `mosaic admin` writes
+//! here directly (the store is opened exclusively).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};

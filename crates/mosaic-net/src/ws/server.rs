@@ -109,7 +109,7 @@ pub async fn accept(
         let tcp = Prefixed::new(read, tcp);
         let io: BoxedIo = match tls {
             Some(tls) => Box::new(
-                tokio_rustls::TlsAcceptor::from(tls.0.clone())
+                tokio_rustls::TlsAcceptor::from(tls.current())
                     .accept(tcp)
                     .await?,
             ),

@@ -46,7 +46,7 @@ async fn try_client_as(server: &TestServer, key: &SecretKey) -> Result<Connectio
     connect(server.handle.url(), &options).await
 }
 
-fn key(n: u8) -> SecretKey {
+pub(super) fn key(n: u8) -> SecretKey {
     SecretKey::from_bytes(&[n; 32])
 }
 
@@ -56,7 +56,7 @@ fn now_nanos() -> u64 {
         .as_nanos()
 }
 
-fn ts(n: u64) -> Timestamp {
+pub(super) fn ts(n: u64) -> Timestamp {
     Timestamp::from_nanos(n).unwrap()
 }
 
@@ -109,7 +109,11 @@ fn rec(author: &SecretKey, kind: Kind, t: u64, tagged: &[&SecretKey]) -> OwnedRe
 
 /// A key schedule of `master` listing `entries` (subkey, marker, marker
 /// timestamp), timestamped `at`.
-fn schedule(master: &SecretKey, entries: &[(&SecretKey, KeyMarker, u64)], at: u64) -> OwnedRecord {
+pub(super) fn schedule(
+    master: &SecretKey,
+    entries: &[(&SecretKey, KeyMarker, u64)],
+    at: u64,
+) -> OwnedRecord {
     let entries = entries
         .iter()
         .map(|(sub, marker, t)| {
@@ -183,7 +187,7 @@ async fn silent(conn: &mut Connection) {
 }
 
 /// Reads until the server's Closing, skipping records; its code.
-async fn closing(conn: &mut Connection) -> ResultCode {
+pub(super) async fn closing(conn: &mut Connection) -> ResultCode {
     loop {
         match recv(conn).await {
             Message::Closing { code } => return code,
