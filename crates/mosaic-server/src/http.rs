@@ -49,7 +49,7 @@ pub(crate) async fn answer(shared: &Shared, request: HttpRequest) {
 fn endpoint(path: &str) -> HttpEndpoint {
     let path = path.split_once('?').map_or(path, |(p, _)| p);
     match path {
-        "/" => HttpEndpoint::Status,
+        "/" | "/status.json" => HttpEndpoint::Status,
         "/metrics" => HttpEndpoint::Metrics,
         _ => HttpEndpoint::Other,
     }

@@ -20,6 +20,8 @@ use tokio::net::TcpStream;
 mod admin;
 #[path = "server/auth.rs"]
 mod auth;
+#[path = "server/faults.rs"]
+mod faults;
 #[path = "server/load.rs"]
 mod load;
 

@@ -146,7 +146,10 @@ async fn a_burst_reaches_thirty_subscriptions_whole() {
     let mut answered = 0;
     loop {
         match reader_rx.recv().await.unwrap().unwrap().message.unwrap() {
-            Message::Record { query_id, .. } if query_id == QueryId(99) => answered += 1,
+            Message::Record {
+                query_id: QueryId(99),
+                ..
+            } => answered += 1,
             Message::QueryClosed { query_id, code } => {
                 assert_eq!(
                     (query_id, code, answered),
