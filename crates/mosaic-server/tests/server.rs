@@ -735,6 +735,77 @@ mod dht {
         recv(conn).await
     }
 
+    /// A flood of lookups: a few run at once per connection and
+    /// server-wide, the rest are answered TOO_FAST at once; every query
+    /// gets exactly one answer and the connection stays in service.
+    #[tokio::test]
+    async fn a_lookup_flood_is_bounded() {
+        let testnet = Testnet::start(8).await.unwrap();
+        let dir = TempDir::new();
+        let store = Arc::new(Store::open(dir.0.join("store"), StoreConfig::default()).unwrap());
+        let mut config = ServerConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..ServerConfig::default()
+        };
+        config.limits.dht_lookups_in_flight = 6;
+        let server = Server::bind(config, SecretKey::from_bytes(&[9; 32]), store, None)
+            .await
+            .unwrap();
+        server.set_dht(Resolver::new(Dht::start(testnet.client_config()).unwrap()));
+        let handle = server.spawn();
+        let mut conns = Vec::new();
+        for _ in 0..3 {
+            conns.push(
+                connect(handle.url(), &ConnectOptions::default())
+                    .await
+                    .unwrap(),
+            );
+        }
+        // 3 connections x 40 lookups of keys nobody published.
+        for (c, conn) in conns.iter().enumerate() {
+            for q in 0..40u16 {
+                let key = SecretKey::from_bytes(&[100 + c as u8 * 40 + q as u8; 32]).public();
+                conn.send(&Message::DhtLookup {
+                    query_id: QueryId(q),
+                    target: DhtTarget::User,
+                    public_key: key,
+                })
+                .await
+                .unwrap();
+            }
+        }
+        let mut looked_up = 0;
+        for conn in &mut conns {
+            let mut answered = std::collections::HashSet::new();
+            let mut too_fast = 0;
+            while answered.len() < 40 {
+                match recv(conn).await {
+                    Message::DhtResponse { query_id, code, .. } => {
+                        assert!(answered.insert(query_id), "{query_id} answered twice");
+                        match code {
+                            ResultCode::TOO_FAST => too_fast += 1,
+                            ResultCode::NOT_FOUND => looked_up += 1,
+                            other => panic!("unexpected {other}"),
+                        }
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            // At most 4 at once per connection: all but a few of a burst of
+            // 40 are refused (more than 4 pass only if some finish while
+            // the burst is still arriving).
+            assert!(too_fast >= 30, "{too_fast} refused");
+        }
+        assert!((1..=30).contains(&looked_up), "{looked_up} looked up");
+        // Once they are done, lookups run again.
+        let nobody = SecretKey::from_bytes(&[3; 32]).public();
+        let answer = lookup(&mut conns[0], nobody).await;
+        assert!(
+            matches!(answer, Message::DhtResponse { code, .. } if code == ResultCode::NOT_FOUND)
+        );
+        handle.shutdown().await.unwrap();
+    }
+
     #[tokio::test]
     async fn lookups_are_verifiable_and_lies_are_caught() {
         let testnet = Testnet::start(8).await.unwrap();

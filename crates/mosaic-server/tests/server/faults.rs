@@ -99,7 +99,9 @@ async fn a_failed_commit_turns_writes_off_and_nothing_acknowledged_is_lost() {
             code: ResultCode::PERSISTENT_ERROR
         }
     );
-    conn.send(&Message::BlobGet { hash: [1; 32] }).await.unwrap();
+    conn.send(&Message::BlobGet { hash: [1; 32] })
+        .await
+        .unwrap();
     assert!(matches!(
         recv(&mut conn).await,
         Message::BlobResult { code, .. } if code == ResultCode::PERSISTENT_ERROR
@@ -161,9 +163,6 @@ async fn a_transient_failure_is_a_temporary_error() {
     store.clear_faults();
     // Its outcome is unknown all the same: writes are off until a restart.
     let next = record(&alice, MICROBLOG, 9_000_001, b"next");
-    assert_eq!(
-        submit(&mut conn, &next).await,
-        ResultCode::PERSISTENT_ERROR
-    );
+    assert_eq!(submit(&mut conn, &next).await, ResultCode::PERSISTENT_ERROR);
     handle.shutdown().await.unwrap();
 }
