@@ -62,8 +62,9 @@ impl Default for ServerConfig {
 }
 
 /// The server roles of `network.md`, for the users on the allow-list of
-/// served users (kept in the store, managed by `mosaic admin users`, read
-/// at start).
+/// served users (kept in the store and managed by `mosaic admin users`,
+/// through the admin socket of a running server: a change takes effect at
+/// once).
 ///
 /// With every role off (the default) the server is *open*: it accepts every
 /// valid record from anyone and serves each by its read access alone. With
