@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use mosaic_client::{
-    Backoff, Client, ClientConfig, ClientError, ConnectProblem, Misbehaviour, ServerAddress,
-    ServerId, ServerOutcome, StaticDirectory, Subscription, SubscriptionEvent,
+    Backoff, BulkOptions, Client, ClientConfig, ClientError, ConnectProblem, Misbehaviour,
+    ServerAddress, ServerId, ServerOutcome, StaticDirectory, Subscription, SubscriptionEvent,
 };
 use mosaic_core::handshake::{AuthNonce, PROTOCOL_VERSION, ServerHandshake};
 use mosaic_core::{
@@ -73,10 +73,14 @@ struct TestServer {
 
 impl TestServer {
     async fn start(seed: u8) -> TestServer {
+        TestServer::start_with(seed, ServerConfig::default()).await
+    }
+
+    async fn start_with(seed: u8, config: ServerConfig) -> TestServer {
         let dir = TempDir::new();
         let store = Arc::new(open_store(&dir).await);
         let key = SecretKey::from_bytes(&[seed; 32]);
-        let handle = Server::start_for_tests(ServerConfig::default(), key.clone(), store)
+        let handle = Server::start_for_tests(config, key.clone(), store)
             .await
             .unwrap();
         TestServer { handle, key, dir }
@@ -1051,6 +1055,71 @@ async fn a_subscription_ended_by_the_server_resumes_without_gap_or_repeat() {
         .await
         .expect("the client did not close its connection")
         .unwrap();
+}
+
+/// Hundreds of records to a server whose rate limit is tiny: submitted
+/// several at a time, TOO_FAST waited out and sent again, never reported
+/// as a failure; every record is stored, progress is reported along the
+/// way, and a record the server refuses for another reason is listed while
+/// the rest go on.
+#[tokio::test]
+async fn submit_many_waits_out_a_tiny_rate_limit() {
+    let mut config = ServerConfig::default();
+    config.limits.submissions_per_second = 20;
+    config.limits.submission_burst = 5;
+    let server = TestServer::start_with(62, config).await;
+    let alice = key(1);
+    let directory = Arc::new(StaticDirectory::new());
+    directory.set_server_addresses(server.public(), vec![server.address()]);
+    let client = client_with(&directory, None);
+    let link = client.connect_key(&server.public()).await.unwrap();
+
+    let mut records: Vec<OwnedRecord> = (0..200)
+        .map(|i| post(&alice, i, &format!("record {i}")))
+        .collect();
+    // Needs its author authenticated: refused, the others still go.
+    let refused = RecordBuilder::new(Kind::MICROBLOG_ROOT, Timestamp::from_nanos(T0).unwrap())
+        .nonce(Nonce::from_key(b"authors only"))
+        .from_author(true)
+        .payload(b"authors only")
+        .build(&alice)
+        .unwrap();
+    records.insert(100, refused.clone());
+
+    let mut seen = Vec::new();
+    let report = link
+        .submit_many(&records, &BulkOptions::default(), |r| {
+            seen.push(r.answered())
+        })
+        .await;
+    assert!(report.stopped.is_none(), "{:?}", report.stopped);
+    assert_eq!(report.total, 201);
+    assert_eq!((report.accepted, report.duplicate), (200, 0));
+    assert_eq!(
+        report.refused,
+        [(refused.id(), ResultCode::REQUIRES_AUTHENTICATION)]
+    );
+    assert!(!report.is_complete());
+    // The limit was hit, and waited out.
+    assert!(report.pauses > 0 && report.retried > 0, "{report:?}");
+    // Progress went up to every record, never back.
+    assert_eq!(seen.last(), Some(&201));
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]));
+    assert!(seen.len() >= 201);
+
+    // They are all there.
+    let stored = link.query(&microblog(), 0).await.unwrap();
+    assert_eq!(stored.len(), 200);
+
+    // Again: each one a duplicate, still through the limit.
+    let again = link
+        .submit_many(&records[..50], &BulkOptions::default(), |_| {})
+        .await;
+    assert!(again.is_complete(), "{again:?}");
+    assert_eq!((again.accepted, again.duplicate), (0, 50));
+    drop(link);
+    drop(client);
+    server.handle.shutdown().await.unwrap();
 }
 
 /// Step 5: a record signed by a subkey the author's key schedule does not
