@@ -5,13 +5,12 @@
 
 use std::collections::HashSet;
 use std::io::Write;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use mosaic_client::ServerLink;
-use mosaic_core::{FilterBuilder, OwnedRecord, PublicKey, ResultCode, ServerUsage, Timestamp};
+use mosaic_client::{BulkOptions, ServerLink};
+use mosaic_core::{FilterBuilder, OwnedRecord, PublicKey, ServerUsage, Timestamp};
 use serde::Serialize;
 
 use crate::Status;
@@ -46,9 +45,9 @@ pub struct MigrateArgs {
 
 const MIGRATE_AFTER_HELP: &str = "\
 Every record of this identity is fetched from its current outboxes (page by page)
-and submitted to the new server, oldest first, with a progress bar; when the new
-server is an inbox, the records in the current inboxes that tag this identity are
-copied too. Only when every record is stored there does config.toml change: the
+and submitted to the new server, oldest first and several at a time (waiting out
+the server's rate limit), with a progress bar; when the new server is an inbox,
+the records in the current inboxes that tag this identity are copied too. Only when every record is stored there does config.toml change: the
 new server becomes the first, and the user bootstrap is published to the DHT.
 Running it again is harmless (records already there count as duplicates).
 
@@ -133,55 +132,48 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-/// Submits `records` to one server, in order, waiting out TOO_FAST and
-/// retrying lost connections. Fails, saying how many were stored, when a
-/// record is refused or the server stays unreachable.
+/// Submits `records` to one server, several at a time, waiting out
+/// TOO_FAST and retrying lost connections (see
+/// [`ServerLink::submit_many`]), with the progress on `bar`. Fails, saying
+/// how many were stored, when a record is refused or the server stays
+/// unreachable or keeps refusing.
 pub async fn submit_all(
     link: &ServerLink,
     records: &[OwnedRecord],
     bar: &ProgressBar,
 ) -> anyhow::Result<Copied> {
-    let mut copied = Copied::default();
-    for record in records {
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            match link.submit(record).await {
-                Ok(ResultCode::ACCEPTED) => copied.accepted += 1,
-                Ok(ResultCode::DUPLICATE) => copied.duplicate += 1,
-                // An ephemeral record: nothing to keep.
-                Ok(ResultCode::NO_CONSUMERS) => {}
-                Ok(code)
-                    if (code == ResultCode::TOO_FAST || code == ResultCode::TEMPORARY_ERROR)
-                        && attempt < 30 =>
-                {
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt.min(10))))
-                        .await;
-                    continue;
-                }
-                Ok(code) => bail!(
-                    "{} refused record {} ({code}) after {} were stored",
-                    link.server(),
-                    record.id().to_printable(),
-                    copied.accepted + copied.duplicate
-                ),
-                Err(error) if attempt < 3 => {
-                    output::warn(format_args!("{}; retrying", explain(&error)));
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
-                }
-                Err(error) => bail!(
-                    "{} after {} records were stored",
-                    explain(&error),
-                    copied.accepted + copied.duplicate
-                ),
-            }
-            break;
-        }
-        bar.inc(1);
-    }
+    let report = link
+        .submit_many(records, &BulkOptions::default(), |report| {
+            bar.set_position(report.answered() as u64)
+        })
+        .await;
     bar.finish_and_clear();
-    Ok(copied)
+    if report.retried > 0 {
+        tracing::debug!(
+            retried = report.retried,
+            pauses = report.pauses,
+            "submissions sent again after TOO_FAST or a lost connection"
+        );
+    }
+    let stored = report.stored();
+    if let Some(error) = &report.stopped {
+        bail!("{} after {stored} records were stored", explain(error));
+    }
+    if let Some((id, code)) = report.refused.first() {
+        bail!(
+            "{} refused record {} ({code}){}; {stored} records were stored",
+            link.server(),
+            id.to_printable(),
+            match report.refused.len() {
+                1 => String::new(),
+                n => format!(" and {} others", n - 1),
+            }
+        );
+    }
+    Ok(Copied {
+        accepted: report.accepted,
+        duplicate: report.duplicate,
+    })
 }
 
 #[derive(Serialize)]

@@ -17,8 +17,8 @@ use crate::link::{Link, Target};
 use crate::query::{Answer, merge, run_query, with_authors};
 use crate::subscription::{self, Subscription};
 use crate::{
-    ClientConfig, ClientError, FetchReport, PublishOutcome, PublishReport, Rejected, ServerAddress,
-    ServerId, ServerOutcome,
+    BulkOptions, BulkReport, ClientConfig, ClientError, FetchReport, PublishOutcome, PublishReport,
+    Rejected, ServerAddress, ServerId, ServerOutcome,
 };
 
 /// How many of a user's outbox (or inbox) servers are used: the first three
@@ -594,6 +594,23 @@ impl ServerLink {
     /// Result (D-7: ACCEPTED, DUPLICATE, ...).
     pub async fn submit(&self, record: &Record) -> Result<ResultCode, ClientError> {
         self.link.submit(record, self.request_timeout).await
+    }
+
+    /// Submits many records to this server alone, in order, several at
+    /// once, and returns what became of them. A TOO_FAST or
+    /// TEMPORARY_ERROR answer makes it slow down and send the record again;
+    /// a lost connection is opened again; neither counts as a failure
+    /// unless it persists (see [`BulkOptions`]). A record the server
+    /// refuses otherwise is listed in [`BulkReport::refused`] and the
+    /// others still go. `progress` is called after each answer with the
+    /// counts so far.
+    pub async fn submit_many<R: std::borrow::Borrow<Record>>(
+        &self,
+        records: &[R],
+        options: &BulkOptions,
+        progress: impl FnMut(&BulkReport),
+    ) -> BulkReport {
+        crate::bulk::submit_many(&self.link, self.request_timeout, records, options, progress).await
     }
 
     /// Queries this server alone: the records matching `filter` in the

@@ -37,6 +37,15 @@ pub struct ClientConfig {
     pub key_schedule_ttl: Duration,
     /// How long a fetched profile is kept. Default 10 minutes.
     pub profile_ttl: Duration,
+    /// How many record ids a [`Subscription`](crate::Subscription)
+    /// remembers to drop repeats (48 bytes each, plus the timestamp and
+    /// the set's overhead: about 6 MiB at the default, 65,536). Beyond it,
+    /// the ids of the records with the oldest timestamps are forgotten
+    /// first; the newest, which a server sends again after a
+    /// re-subscription with `since`, are kept. A smaller number saves
+    /// memory; a record older than every id remembered could then be
+    /// delivered twice if a server sends it again.
+    pub subscription_memory: usize,
 }
 
 impl Default for ClientConfig {
@@ -49,6 +58,7 @@ impl Default for ClientConfig {
             backoff: Backoff::default(),
             key_schedule_ttl: Duration::from_secs(600),
             profile_ttl: Duration::from_secs(600),
+            subscription_memory: 65_536,
         }
     }
 }
@@ -62,6 +72,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("backoff", &self.backoff)
             .field("key_schedule_ttl", &self.key_schedule_ttl)
             .field("profile_ttl", &self.profile_ttl)
+            .field("subscription_memory", &self.subscription_memory)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +83,11 @@ impl ClientConfig {
         if self.request_timeout.is_zero() {
             return Err(ClientError::BadConfig {
                 field: "request_timeout",
+            });
+        }
+        if self.subscription_memory == 0 {
+            return Err(ClientError::BadConfig {
+                field: "subscription_memory",
             });
         }
         self.backoff.validate()

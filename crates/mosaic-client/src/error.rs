@@ -87,6 +87,19 @@ pub enum ClientError {
         /// The Closing message's result code.
         code: ResultCode,
     },
+    /// The server kept answering TOO_FAST (or TEMPORARY_ERROR) to a bulk
+    /// submission, and nothing got through for `pauses` backoffs in a row.
+    /// Try again later, or ask its operator for a higher limit; records
+    /// already stored are answered DUPLICATE next time.
+    #[error("{server} kept refusing submissions ({code}) through {pauses} pauses")]
+    Throttled {
+        /// The server.
+        server: ServerId,
+        /// Its last answer.
+        code: ResultCode,
+        /// The pauses waited in a row.
+        pauses: u32,
+    },
     /// The server did not answer in time (see
     /// [`ClientConfig::request_timeout`](crate::ClientConfig::request_timeout)).
     #[error("{server} did not answer in time")]

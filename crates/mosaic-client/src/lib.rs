@@ -15,6 +15,10 @@
 //!   [`Client::fetch`] (from the author's outboxes, merged, de-duplicated,
 //!   newest first, every record checked), [`Client::subscribe`],
 //!   [`Client::key_schedule`] and [`Client::profile`].
+//! - [`ServerLink`]: one server, for requests to it alone, among them
+//!   [`ServerLink::submit_many`] (thousands of records, pipelined, waiting
+//!   out the server's rate limit, with progress), which migrations and
+//!   restores use.
 //! - [`Subscription`]: live records from several servers, each once, that
 //!   survives lost connections (reconnecting with backoff and jitter, and
 //!   re-subscribing with `since` moved to the newest record seen).
@@ -52,6 +56,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod bulk;
 mod client;
 mod config;
 mod directory;
@@ -61,6 +66,7 @@ mod query;
 mod report;
 mod subscription;
 
+pub use bulk::{BulkOptions, BulkReport};
 pub use client::{
     Client, MIN_KEY_SCHEDULE_REFRESH, SERVERS_PER_USER, ServerLink, ServerStats, display_name,
     tagged_users,

@@ -1,7 +1,9 @@
-//! Live subscriptions across several servers, surviving lost connections.
+//! Live subscriptions across several servers, surviving lost connections
+//! and subscriptions a server ends for a while.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use mosaic_core::{
     Filter, Id, OwnedFilter, OwnedRecord, PublicKey, ResultCategory, ResultCode, Timestamp,
@@ -41,6 +43,18 @@ pub enum SubscriptionEvent {
     CaughtUp {
         /// The server.
         server: PublicKey,
+    },
+    /// A server ended the subscription for a while (Query Closed
+    /// TEMPORARY_ERROR, as a server does when the client fell behind, or
+    /// TOO_FAST): it is subscribed to again on the same connection after a
+    /// short backoff with jitter, with `since` moved to the newest record
+    /// it had sent, so nothing is missed and nothing repeated. A
+    /// [`Subscribed`](Self::Subscribed) event follows.
+    Interrupted {
+        /// The server.
+        server: PublicKey,
+        /// The Query Closed code.
+        code: ResultCode,
     },
     /// A server could not be reached or its connection was lost; it will
     /// be tried again after a backoff.
@@ -87,8 +101,21 @@ pub enum SubscriptionEvent {
 /// so nothing it stores is missed and nothing is repeated. On reconnection
 /// the server's maximum is asked for (LIMIT 0); a server that received more
 /// than that many records while the client was away sends only the newest.
-/// The ids of every record seen are kept for the subscription's life
-/// (48 bytes each).
+///
+/// A server may end the subscription without closing the connection: Query
+/// Closed TEMPORARY_ERROR (it does so when the client falls behind) or
+/// TOO_FAST. Then the subscription is opened again on that server the same
+/// way, with `since` moved, after a short backoff with jitter that grows
+/// while the server keeps ending it soon after each re-subscription
+/// ([`SubscriptionEvent::Interrupted`]). Other server errors (SHUTTING_DOWN,
+/// PERSISTENT_ERROR, GENERAL_ERROR) are retried like a lost connection;
+/// any other code gives the server up ([`SubscriptionEvent::Dropped`]).
+///
+/// Repeats are recognised by id. The ids remembered are bounded by
+/// [`ClientConfig::subscription_memory`](crate::ClientConfig::subscription_memory):
+/// beyond it, the ids of the records with the oldest timestamps are
+/// forgotten first, while the newest ones (those a server sends again
+/// after a re-subscription with `since`) are kept.
 ///
 /// Dropping the subscription unsubscribes and stops the tasks.
 #[derive(Debug)]
@@ -128,9 +155,37 @@ impl Drop for Subscription {
     }
 }
 
+/// The ids of the records delivered, newest timestamps kept first, at
+/// most `capacity`.
+struct Seen {
+    ids: BTreeSet<(Timestamp, Id)>,
+    capacity: usize,
+}
+
+impl Seen {
+    fn new(capacity: usize) -> Seen {
+        Seen {
+            ids: BTreeSet::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Whether the record is seen for the first time (and notes it),
+    /// forgetting the oldest ids beyond the capacity.
+    fn first_sight(&mut self, timestamp: Timestamp, id: Id) -> bool {
+        if !self.ids.insert((timestamp, id)) {
+            return false;
+        }
+        while self.ids.len() > self.capacity {
+            self.ids.pop_first();
+        }
+        true
+    }
+}
+
 /// What the server tasks share.
 struct Shared {
-    seen: Mutex<HashSet<Id>>,
+    seen: Mutex<Seen>,
     tx: mpsc::UnboundedSender<SubscriptionEvent>,
 }
 
@@ -139,12 +194,12 @@ impl Shared {
         let _ = self.tx.send(event);
     }
 
-    /// Whether `id` is seen for the first time (and notes it).
-    fn first_sight(&self, id: Id) -> bool {
+    /// Whether the record is seen for the first time (and notes it).
+    fn first_sight(&self, timestamp: Timestamp, id: Id) -> bool {
         self.seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(id)
+            .first_sight(timestamp, id)
     }
 }
 
@@ -183,7 +238,7 @@ pub(crate) async fn start(
         let _ = tx.send(SubscriptionEvent::UserUnresolved { user, error });
     }
     let shared = Arc::new(Shared {
-        seen: Mutex::new(HashSet::new()),
+        seen: Mutex::new(Seen::new(client.config().subscription_memory)),
         tx,
     });
     let tasks = servers
@@ -203,6 +258,9 @@ pub(crate) async fn start(
 
 /// Why one subscription on one server ended.
 enum Flow {
+    /// The server ended it for a while: subscribe again after a short
+    /// backoff.
+    Resume(ResultCode),
     /// Try again after a backoff.
     Retry(ClientError),
     /// Give the server up.
@@ -222,21 +280,40 @@ async fn follow(
     let mut state = FollowState {
         newest: None,
         attempt: 0,
+        ended: 0,
+        subscribed_at: None,
     };
     loop {
-        match follow_once(&client, &link, server, &filter, limit, &mut state, &shared).await {
+        let delay = match follow_once(&client, &link, server, &filter, limit, &mut state, &shared)
+            .await
+        {
+            Flow::Resume(code) => {
+                debug!(%server, %code, since = ?state.newest, "subscription ended by the server; resuming");
+                shared.emit(SubscriptionEvent::Interrupted { server, code });
+                // A subscription that lasted resets the backoff.
+                if state
+                    .subscribed_at
+                    .is_some_and(|at| at.elapsed() >= backoff.max)
+                {
+                    state.ended = 0;
+                }
+                let delay = backoff.random_delay(state.ended);
+                state.ended = state.ended.saturating_add(1);
+                delay
+            }
             Flow::Retry(error) => {
                 debug!(%server, %error, "subscription interrupted; will retry");
                 shared.emit(SubscriptionEvent::Disconnected { server, error });
+                let delay = backoff.random_delay(state.attempt);
+                state.attempt = state.attempt.saturating_add(1);
+                delay
             }
             Flow::Stop(error) => {
                 warn!(%server, %error, "server dropped from the subscription");
                 shared.emit(SubscriptionEvent::Dropped { server, error });
                 return;
             }
-        }
-        let delay = backoff.random_delay(state.attempt);
-        state.attempt = state.attempt.saturating_add(1);
+        };
         tokio::time::sleep(delay).await;
     }
 }
@@ -246,11 +323,28 @@ struct FollowState {
     newest: Option<Timestamp>,
     /// Failed attempts since the last success.
     attempt: u32,
+    /// Times in a row the server ended the subscription soon after it
+    /// was opened.
+    ended: u32,
+    /// When the subscription was last opened.
+    subscribed_at: Option<Instant>,
 }
 
-/// Whether a Query Closed code on a subscription is worth retrying.
-fn retryable(code: ResultCode) -> bool {
-    code.category() == Some(ResultCategory::ServerError)
+/// What a Query Closed on a live subscription leads to.
+fn on_closed(code: ResultCode) -> Closed {
+    if code == ResultCode::TEMPORARY_ERROR || code == ResultCode::TOO_FAST {
+        Closed::Resume
+    } else if code.category() == Some(ResultCategory::ServerError) {
+        Closed::Retry
+    } else {
+        Closed::Stop
+    }
+}
+
+enum Closed {
+    Resume,
+    Retry,
+    Stop,
 }
 
 async fn follow_once(
@@ -280,6 +374,7 @@ async fn follow_once(
             return Flow::Retry(error);
         }
     };
+    state.subscribed_at = Some(Instant::now());
     shared.emit(SubscriptionEvent::Subscribed {
         server,
         since: state.newest,
@@ -302,10 +397,10 @@ async fn follow_once(
                     server: ServerId::Key(server),
                     code,
                 };
-                return if retryable(code) {
-                    Flow::Retry(error)
-                } else {
-                    Flow::Stop(error)
+                return match on_closed(code) {
+                    Closed::Resume => Flow::Resume(code),
+                    Closed::Retry => Flow::Retry(error),
+                    Closed::Stop => Flow::Stop(error),
                 };
             }
             Some(QueryEvent::LocallyComplete) => {
@@ -321,7 +416,7 @@ async fn follow_once(
                 }
                 let t = record.timestamp();
                 state.newest = Some(state.newest.map_or(t, |n| n.max(t)));
-                if !shared.first_sight(record.id()) {
+                if !shared.first_sight(t, record.id()) {
                     continue;
                 }
                 match client.check_signer(&record).await {
@@ -338,5 +433,54 @@ async fn follow_once(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> Id {
+        Id::from_bytes(&[n; 48]).unwrap()
+    }
+
+    fn at(n: u64) -> Timestamp {
+        Timestamp::from_nanos(n).unwrap()
+    }
+
+    #[test]
+    fn the_ids_remembered_are_bounded_and_the_newest_kept() {
+        let mut seen = Seen::new(3);
+        assert!(seen.first_sight(at(10), id(1)));
+        assert!(!seen.first_sight(at(10), id(1)));
+        assert!(seen.first_sight(at(30), id(3)));
+        assert!(seen.first_sight(at(20), id(2)));
+        // A fourth: the oldest timestamp (10) is forgotten.
+        assert!(seen.first_sight(at(40), id(4)));
+        assert_eq!(seen.ids.len(), 3);
+        for (t, n) in [(20, 2), (30, 3), (40, 4)] {
+            assert!(!seen.first_sight(at(t), id(n)), "{n} was forgotten");
+        }
+        assert!(seen.first_sight(at(10), id(1)), "1 was remembered");
+        assert_eq!(seen.ids.len(), 3);
+    }
+
+    #[test]
+    fn query_closed_codes() {
+        assert!(matches!(
+            on_closed(ResultCode::TEMPORARY_ERROR),
+            Closed::Resume
+        ));
+        assert!(matches!(on_closed(ResultCode::TOO_FAST), Closed::Resume));
+        assert!(matches!(
+            on_closed(ResultCode::SHUTTING_DOWN),
+            Closed::Retry
+        ));
+        assert!(matches!(
+            on_closed(ResultCode::PERSISTENT_ERROR),
+            Closed::Retry
+        ));
+        assert!(matches!(on_closed(ResultCode::TOO_OPEN), Closed::Stop));
+        assert!(matches!(on_closed(ResultCode::UNAUTHORIZED), Closed::Stop));
     }
 }

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use mosaic_client::{
-    Backoff, Client, ClientConfig, ClientError, ConnectProblem, Misbehaviour, ServerAddress,
-    ServerId, ServerOutcome, StaticDirectory, Subscription, SubscriptionEvent,
+    Backoff, BulkOptions, Client, ClientConfig, ClientError, ConnectProblem, Misbehaviour,
+    ServerAddress, ServerId, ServerOutcome, StaticDirectory, Subscription, SubscriptionEvent,
 };
 use mosaic_core::handshake::{AuthNonce, PROTOCOL_VERSION, ServerHandshake};
 use mosaic_core::{
@@ -73,10 +73,14 @@ struct TestServer {
 
 impl TestServer {
     async fn start(seed: u8) -> TestServer {
+        TestServer::start_with(seed, ServerConfig::default()).await
+    }
+
+    async fn start_with(seed: u8, config: ServerConfig) -> TestServer {
         let dir = TempDir::new();
         let store = Arc::new(open_store(&dir).await);
         let key = SecretKey::from_bytes(&[seed; 32]);
-        let handle = Server::start_for_tests(ServerConfig::default(), key.clone(), store)
+        let handle = Server::start_for_tests(config, key.clone(), store)
             .await
             .unwrap();
         TestServer { handle, key, dir }
@@ -870,6 +874,252 @@ async fn subscription_survives_a_server_restart() {
     drop(watch);
     first.handle.shutdown().await.unwrap();
     second.handle.shutdown().await.unwrap();
+}
+
+/// Accepts one connection on `listener` as a server with `key` (a real
+/// handshake), for a scripted server.
+async fn accept_one(listener: &TcpListener, key: &SecretKey) -> mosaic_net::Connection {
+    let (tcp, peer) = listener.accept().await.unwrap();
+    let config = AcceptConfig::default();
+    let Ok(Incoming::Upgrade(upgrade)) = accept(tcp, peer, None, &config).await else {
+        panic!("not a Mosaic connection");
+    };
+    let mut handshake = ServerHandshake::new(key.public(), &[PROTOCOL_VERSION], &[]);
+    let nonce = AuthNonce::random(&mut rand::rng());
+    let ack = handshake
+        .handle_hello(upgrade.hello(), key, nonce, None)
+        .unwrap();
+    upgrade.accept(&ack, &config.connection).await.unwrap()
+}
+
+/// The next Subscribe on a scripted server's connection: its query id and
+/// its filter's `since`.
+async fn next_subscribe(
+    receiver: &mut mosaic_net::Receiver,
+) -> (mosaic_core::QueryId, Option<Timestamp>) {
+    loop {
+        let received = tokio::time::timeout(Duration::from_secs(10), receiver.recv())
+            .await
+            .expect("no Subscribe within 10 s")
+            .unwrap()
+            .expect("the client closed the connection");
+        if let Ok(Message::Subscribe {
+            query_id, filter, ..
+        }) = received.message
+        {
+            return (query_id, filter.since());
+        }
+    }
+}
+
+/// A server that ends a live subscription with Query Closed
+/// TEMPORARY_ERROR (as one does with a client that fell behind), then
+/// closes the connection with Closing SHUTTING_DOWN: the client subscribes
+/// again each time with `since` = the newest record that server sent, and
+/// the application gets every record exactly once, although the server
+/// sends again the records at `since`.
+#[tokio::test]
+async fn a_subscription_ended_by_the_server_resumes_without_gap_or_repeat() {
+    let (alice, server_key) = (key(1), key(61));
+    let r: Vec<OwnedRecord> = [
+        (1, "r1"),
+        (2, "r2"),
+        (3, "r3"),
+        (4, "r4 live"),
+        (4, "r4b same time, after the cut"),
+        (5, "r5 stored while cut"),
+        (6, "r6 live"),
+        (7, "r7 after reconnecting"),
+    ]
+    .iter()
+    .map(|&(t, text)| post(&alice, t, text))
+    .collect();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address =
+        ServerAddress::parse(&format!("ws://{}/", listener.local_addr().unwrap())).unwrap();
+    let (sinces_tx, mut sinces) = tokio::sync::mpsc::unbounded_channel();
+    let script = {
+        let (r, server_key) = (r.clone(), server_key.clone());
+        tokio::spawn(async move {
+            let record = |query_id, i: usize| Message::Record {
+                query_id,
+                record: r[i].clone(),
+            };
+            // First connection.
+            let (sender, mut receiver) = accept_one(&listener, &server_key).await.split();
+            let (q1, since) = next_subscribe(&mut receiver).await;
+            sinces_tx.send(since).unwrap();
+            for i in [2, 1, 0] {
+                sender.send(&record(q1, i)).await.unwrap();
+            }
+            sender
+                .send(&Message::LocallyComplete { query_id: q1 })
+                .await
+                .unwrap();
+            sender.send(&record(q1, 3)).await.unwrap();
+            sender
+                .send(&Message::QueryClosed {
+                    query_id: q1,
+                    code: ResultCode::TEMPORARY_ERROR,
+                })
+                .await
+                .unwrap();
+            // The re-subscription: the records at `since` come again.
+            let (q2, since) = next_subscribe(&mut receiver).await;
+            sinces_tx.send(since).unwrap();
+            for i in [5, 4, 3] {
+                sender.send(&record(q2, i)).await.unwrap();
+            }
+            sender
+                .send(&Message::LocallyComplete { query_id: q2 })
+                .await
+                .unwrap();
+            sender.send(&record(q2, 6)).await.unwrap();
+            sender.close(ResultCode::SHUTTING_DOWN).await;
+            sender.closed().await;
+            drop(receiver);
+            // Second connection, after the client reconnects.
+            let (sender, mut receiver) = accept_one(&listener, &server_key).await.split();
+            let (q3, since) = next_subscribe(&mut receiver).await;
+            sinces_tx.send(since).unwrap();
+            for i in [7, 6] {
+                sender.send(&record(q3, i)).await.unwrap();
+            }
+            sender
+                .send(&Message::LocallyComplete { query_id: q3 })
+                .await
+                .unwrap();
+            // Stay up until the client goes.
+            while let Ok(Some(_)) = receiver.recv().await {}
+        })
+    };
+
+    let directory = Arc::new(StaticDirectory::new());
+    directory.set_server_addresses(server_key.public(), vec![address]);
+    directory.set_user(
+        alice.public(),
+        bootstrap(&[(server_key.public(), ServerUsage::OUTBOX)]),
+    );
+    let client = client_with(&directory, None);
+    let sub = client
+        .subscribe(&[alice.public()], &microblog(), 0)
+        .await
+        .unwrap();
+    let mut watch = Watch {
+        sub,
+        records: Vec::new(),
+    };
+    let interrupted = watch
+        .until(|e| matches!(e, SubscriptionEvent::Interrupted { .. }))
+        .await;
+    assert!(matches!(
+        interrupted,
+        SubscriptionEvent::Interrupted {
+            code: ResultCode::TEMPORARY_ERROR,
+            ..
+        }
+    ));
+    let resumed = watch
+        .until(|e| matches!(e, SubscriptionEvent::Subscribed { .. }))
+        .await;
+    assert!(matches!(
+        resumed,
+        SubscriptionEvent::Subscribed { since: Some(t), .. } if t == r[3].timestamp()
+    ));
+    watch
+        .until(|e| matches!(e, SubscriptionEvent::Disconnected { .. }))
+        .await;
+    watch.record("r7 after reconnecting").await;
+    watch
+        .until(|e| matches!(e, SubscriptionEvent::CaughtUp { .. }))
+        .await;
+    watch.quiet(Duration::from_millis(300)).await;
+
+    let mut got = ids(&watch.records);
+    got.sort();
+    let mut expected = ids(&r);
+    expected.sort();
+    assert_eq!(got, expected, "every record exactly once");
+    let mut asked = Vec::new();
+    while let Ok(since) = sinces.try_recv() {
+        asked.push(since);
+    }
+    assert_eq!(
+        asked,
+        [None, Some(r[3].timestamp()), Some(r[6].timestamp())],
+        "the `since` of each subscription"
+    );
+    drop(watch);
+    drop(client);
+    tokio::time::timeout(Duration::from_secs(10), script)
+        .await
+        .expect("the client did not close its connection")
+        .unwrap();
+}
+
+/// Hundreds of records to a server whose rate limit is tiny: submitted
+/// several at a time, TOO_FAST waited out and sent again, never reported
+/// as a failure; every record is stored, progress is reported along the
+/// way, and a record the server refuses for another reason is listed while
+/// the rest go on.
+#[tokio::test]
+async fn submit_many_waits_out_a_tiny_rate_limit() {
+    let mut config = ServerConfig::default();
+    config.limits.submissions_per_second = 20;
+    config.limits.submission_burst = 5;
+    let server = TestServer::start_with(62, config).await;
+    let alice = key(1);
+    let directory = Arc::new(StaticDirectory::new());
+    directory.set_server_addresses(server.public(), vec![server.address()]);
+    let client = client_with(&directory, None);
+    let link = client.connect_key(&server.public()).await.unwrap();
+
+    let mut records: Vec<OwnedRecord> = (0..200)
+        .map(|i| post(&alice, i, &format!("record {i}")))
+        .collect();
+    // Needs its author authenticated: refused, the others still go.
+    let refused = RecordBuilder::new(Kind::MICROBLOG_ROOT, Timestamp::from_nanos(T0).unwrap())
+        .nonce(Nonce::from_key(b"authors only"))
+        .from_author(true)
+        .payload(b"authors only")
+        .build(&alice)
+        .unwrap();
+    records.insert(100, refused.clone());
+
+    let mut seen = Vec::new();
+    let report = link
+        .submit_many(&records, &BulkOptions::default(), |r| {
+            seen.push(r.answered())
+        })
+        .await;
+    assert!(report.stopped.is_none(), "{:?}", report.stopped);
+    assert_eq!(report.total, 201);
+    assert_eq!((report.accepted, report.duplicate), (200, 0));
+    assert_eq!(
+        report.refused,
+        [(refused.id(), ResultCode::REQUIRES_AUTHENTICATION)]
+    );
+    assert!(!report.is_complete());
+    // The limit was hit, and waited out.
+    assert!(report.pauses > 0 && report.retried > 0, "{report:?}");
+    // Progress went up to every record, never back.
+    assert_eq!(seen.last(), Some(&201));
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]));
+    assert!(seen.len() >= 201);
+
+    // They are all there.
+    let stored = link.query(&microblog(), 0).await.unwrap();
+    assert_eq!(stored.len(), 200);
+
+    // Again: each one a duplicate, still through the limit.
+    let again = link
+        .submit_many(&records[..50], &BulkOptions::default(), |_| {})
+        .await;
+    assert!(again.is_complete(), "{again:?}");
+    assert_eq!((again.accepted, again.duplicate), (0, 50));
+    drop(link);
+    drop(client);
+    server.handle.shutdown().await.unwrap();
 }
 
 /// Step 5: a record signed by a subkey the author's key schedule does not

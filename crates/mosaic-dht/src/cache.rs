@@ -1,5 +1,7 @@
 //! [`Cache`]: resolved bootstraps kept in memory, with their age, and saved
-//! to bytes (postcard) so that the next run does not start cold.
+//! to bytes (postcard) so that the next run does not start cold; and the
+//! keys the DHT was found to hold nothing for (misses), kept for a short
+//! time in memory only.
 //!
 //! The cache is plain data: it never reads the clock (every call that ages
 //! an entry takes `now`) and never touches a file (it gives and takes
@@ -7,7 +9,7 @@
 //! holds is checked again when it is loaded: a damaged or forged entry is
 //! dropped, never served.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use mosaic_core::{DhtTarget, PublicKey};
@@ -45,11 +47,22 @@ pub struct CacheEntry {
     pub fetched_at: SystemTime,
 }
 
-/// Resolved bootstraps by kind and key.
+/// Resolved bootstraps by kind and key, and recent misses.
+///
+/// A miss ("the DHT holds nothing for this key and kind", noted with
+/// [`insert_miss`](Self::insert_miss)) counts for
+/// [`CachePolicy::miss_ttl`]; at most [`CachePolicy::capacity`] misses are
+/// kept, the oldest going first. Misses are not saved by
+/// [`to_bytes`](Self::to_bytes).
 #[derive(Debug, Clone)]
 pub struct Cache {
     policy: CachePolicy,
     entries: HashMap<(DhtTarget, PublicKey), CacheEntry>,
+    /// When each miss was noted.
+    misses: HashMap<(DhtTarget, PublicKey), SystemTime>,
+    /// The misses in the order noted (an entry whose time differs from the
+    /// map's was superseded, and is skipped).
+    miss_order: VecDeque<((DhtTarget, PublicKey), SystemTime)>,
 }
 
 impl Cache {
@@ -58,6 +71,8 @@ impl Cache {
         Cache {
             policy,
             entries: HashMap::new(),
+            misses: HashMap::new(),
+            miss_order: VecDeque::new(),
         }
     }
 
@@ -66,7 +81,7 @@ impl Cache {
         &self.policy
     }
 
-    /// Number of entries.
+    /// Number of entries (bootstraps; misses are not counted).
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -112,6 +127,7 @@ impl Cache {
     /// ago makes room.
     pub fn insert(&mut self, item: SignedBootstrap, now: SystemTime) -> &CacheEntry {
         let id = (item.target(), *item.key());
+        self.misses.remove(&id);
         if !self.entries.contains_key(&id) && self.entries.len() >= self.policy.capacity {
             let oldest = self
                 .entries
@@ -131,6 +147,55 @@ impl Cache {
         }
         entry.fetched_at = now;
         entry
+    }
+
+    /// Notes at `now` that the DHT holds nothing for a key and kind, so
+    /// that [`is_missing`](Self::is_missing) says so for
+    /// [`CachePolicy::miss_ttl`]. Nothing is noted when the TTL is zero or
+    /// a bootstrap of the key is cached.
+    pub fn insert_miss(&mut self, target: DhtTarget, key: &PublicKey, now: SystemTime) {
+        let id = (target, *key);
+        if self.policy.miss_ttl.is_zero() || self.entries.contains_key(&id) {
+            return;
+        }
+        self.misses.insert(id, now);
+        self.miss_order.push_back((id, now));
+        self.prune_misses(now);
+    }
+
+    /// Whether a miss of this key and kind was noted less than
+    /// [`CachePolicy::miss_ttl`] before `now` (a clock that went backwards
+    /// counts as age zero).
+    pub fn is_missing(&self, target: DhtTarget, key: &PublicKey, now: SystemTime) -> bool {
+        self.misses
+            .get(&(target, *key))
+            .is_some_and(|&at| self.miss_is_recent(at, now))
+    }
+
+    /// Number of misses kept (some may have expired since).
+    pub fn misses(&self) -> usize {
+        self.misses.len()
+    }
+
+    fn miss_is_recent(&self, at: SystemTime, now: SystemTime) -> bool {
+        now.duration_since(at).unwrap_or(Duration::ZERO) < self.policy.miss_ttl
+    }
+
+    /// Drops expired misses, superseded order entries, and the oldest
+    /// misses beyond the capacity.
+    fn prune_misses(&mut self, now: SystemTime) {
+        while let Some(&(id, at)) = self.miss_order.front() {
+            let current = self.misses.get(&id) == Some(&at);
+            let over = self.misses.len() > self.policy.capacity
+                || self.miss_order.len() > self.policy.capacity.saturating_mul(2);
+            if current && !over && self.miss_is_recent(at, now) {
+                break;
+            }
+            self.miss_order.pop_front();
+            if current {
+                self.misses.remove(&id);
+            }
+        }
     }
 
     /// Forgets a key's entry, returning it.
@@ -296,6 +361,46 @@ mod tests {
         assert_eq!(cache.len(), 2);
         assert!(cache.get(DhtTarget::User, &secret(1).public()).is_none());
         assert!(cache.get(DhtTarget::User, &secret(3).public()).is_some());
+    }
+
+    #[test]
+    fn misses_expire_make_way_and_yield_to_items() {
+        let mut cache = Cache::new(CachePolicy {
+            capacity: 2,
+            ..policy()
+        });
+        let (a, b, c) = (secret(1).public(), secret(2).public(), secret(3).public());
+        cache.insert_miss(DhtTarget::User, &a, at(100));
+        assert!(cache.is_missing(DhtTarget::User, &a, at(100)));
+        assert!(cache.is_missing(DhtTarget::User, &a, at(159)));
+        assert!(!cache.is_missing(DhtTarget::User, &a, at(160)));
+        assert!(!cache.is_missing(DhtTarget::Server, &a, at(100)));
+        // Beyond the capacity, the oldest miss goes.
+        cache.insert_miss(DhtTarget::User, &b, at(101));
+        cache.insert_miss(DhtTarget::User, &c, at(102));
+        assert_eq!(cache.misses(), 2);
+        assert!(!cache.is_missing(DhtTarget::User, &a, at(102)));
+        assert!(cache.is_missing(DhtTarget::User, &b, at(102)));
+        // Noting a miss again renews it; expired ones are dropped.
+        cache.insert_miss(DhtTarget::User, &b, at(150));
+        cache.insert_miss(DhtTarget::User, &a, at(170));
+        assert_eq!(cache.misses(), 2);
+        assert!(cache.is_missing(DhtTarget::User, &b, at(170)));
+        assert!(!cache.is_missing(DhtTarget::User, &c, at(170)));
+        // An item found later replaces the miss; no miss is noted over it.
+        let item = SignedBootstrap::sign(&secret(1), 1, user_bootstrap(2).into());
+        cache.insert(item, at(171));
+        assert!(!cache.is_missing(DhtTarget::User, &a, at(171)));
+        cache.insert_miss(DhtTarget::User, &a, at(172));
+        assert!(!cache.is_missing(DhtTarget::User, &a, at(172)));
+        // A zero TTL keeps none.
+        let mut off = Cache::new(CachePolicy {
+            miss_ttl: Duration::ZERO,
+            ..policy()
+        });
+        off.insert_miss(DhtTarget::User, &a, at(1));
+        assert!(!off.is_missing(DhtTarget::User, &a, at(1)));
+        assert_eq!(off.misses(), 0);
     }
 
     #[test]

@@ -124,8 +124,17 @@ pub struct CachePolicy {
     /// Default 60 minutes. Must be at least `fresh`.
     pub recheck: Duration,
     /// Most bootstraps kept; the least recently fetched is dropped first.
-    /// Default 10 000 (a few MiB at most).
+    /// Default 10 000 (a few MiB at most). Misses (keys the DHT holds
+    /// nothing for) are bounded by the same number, apart.
     pub capacity: usize,
+    /// How long "the DHT holds nothing for this key" is remembered: a
+    /// resolution within that time answers `None` without a query, so a
+    /// flood of lookups of unknown keys reaches the DHT at most once per
+    /// key and kind per `miss_ttl`. Default 60 seconds. Longer spares the
+    /// DHT more and delays seeing a bootstrap published meanwhile (one
+    /// published through the same resolver is seen at once); zero turns
+    /// the miss cache off.
+    pub miss_ttl: Duration,
 }
 
 impl Default for CachePolicy {
@@ -134,6 +143,7 @@ impl Default for CachePolicy {
             fresh: Duration::from_secs(30 * 60),
             recheck: Duration::from_secs(60 * 60),
             capacity: 10_000,
+            miss_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -164,6 +174,7 @@ mod tests {
         assert_eq!(config.check(), Ok(None));
         assert_eq!(config.cache.fresh, Duration::from_secs(1800));
         assert_eq!(config.cache.recheck, Duration::from_secs(3600));
+        assert_eq!(config.cache.miss_ttl, Duration::from_secs(60));
     }
 
     #[test]

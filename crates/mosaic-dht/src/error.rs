@@ -5,6 +5,23 @@ use std::time::Duration;
 
 use mosaic_core::{BootstrapError, DhtTarget, ResultCode};
 
+impl DhtError {
+    /// A copy of the error, for the kinds a resolution can end with
+    /// (timeouts, no nodes, a malformed bootstrap); `None` for the others.
+    pub(crate) fn duplicate(&self) -> Option<DhtError> {
+        Some(match self {
+            DhtError::Timeout => DhtError::Timeout,
+            DhtError::NoNodes => DhtError::NoNodes,
+            DhtError::Malformed { key, reason } => DhtError::Malformed {
+                key: key.clone(),
+                reason: reason.clone(),
+            },
+            DhtError::LookupFailed { code } => DhtError::LookupFailed { code: *code },
+            _ => return None,
+        })
+    }
+}
+
 /// Why a DHT operation failed.
 ///
 /// Keys are named in their printable form: `mopub0...` for a user

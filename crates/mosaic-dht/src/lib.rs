@@ -11,7 +11,9 @@
 //!   valid item, signature and text checked).
 //! - [`Resolver`]: a [`Dht`] with a [`Cache`] in front of resolution (fresh
 //!   for 30 minutes, rechecked after an hour, stale values served when the
-//!   DHT does not answer), which also answers DHT Lookups for a server.
+//!   DHT does not answer; misses remembered for a minute; one DHT query
+//!   shared by concurrent resolutions of a key), which also answers DHT
+//!   Lookups for a server.
 //! - [`Republisher`]: keeps signed bootstraps alive, refreshing them
 //!   hourly.
 //! - [`verify_dht_response`]: a client's check of a bootstrap relayed by a

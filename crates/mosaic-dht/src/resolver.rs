@@ -4,12 +4,20 @@
 //! between the fresh and the recheck age it is served at once and refreshed
 //! in the background; older, the DHT is asked first and the cached value is
 //! served, marked stale, only when the DHT gives no valid answer.
+//!
+//! A key the DHT holds nothing for is remembered as a miss for
+//! [`CachePolicy::miss_ttl`](crate::CachePolicy::miss_ttl) (60 s by
+//! default), and concurrent resolutions of one key and kind share one DHT
+//! query (single flight): a flood of lookups, of known or unknown keys,
+//! reaches the DHT at most once per key and kind at a time, and for a miss
+//! at most once per TTL.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use mosaic_core::{DhtTarget, Message, PublicKey, QueryId, ServerBootstrap, UserBootstrap};
+use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::cache::{Cache, Freshness};
@@ -47,6 +55,29 @@ struct Shared {
     clock: Arc<dyn Clock>,
     /// Keys being refreshed in the background.
     refreshing: Mutex<HashSet<(DhtTarget, PublicKey)>>,
+    /// DHT queries under way, which later resolutions of the same key and
+    /// kind wait for instead of asking again.
+    flights: Mutex<HashMap<(DhtTarget, PublicKey), watch::Receiver<Flight>>>,
+}
+
+/// What one DHT query gave.
+type Outcome = Result<Option<SignedBootstrap>, DhtError>;
+
+/// A shared query: `None` while it runs, then its outcome (an error that
+/// cannot be copied is `Err(None)`, and each waiter asks for itself).
+type Flight = Option<Result<Option<SignedBootstrap>, Option<DhtError>>>;
+
+/// Removes a flight from the table when its query ends, however it ends
+/// (a dropped leader lets its waiters query themselves).
+struct FlightGuard<'a> {
+    shared: &'a Shared,
+    id: (DhtTarget, PublicKey),
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.shared.flights).remove(&self.id);
+    }
 }
 
 impl std::fmt::Debug for Resolver {
@@ -86,6 +117,7 @@ impl Resolver {
                 cache: Mutex::new(cache),
                 clock,
                 refreshing: Mutex::new(HashSet::new()),
+                flights: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -180,13 +212,24 @@ impl Resolver {
                 self.refresh_in_background(target, *key);
                 return Ok(Some((entry.item, entry.fetched_at, false)));
             }
-            Some((_, Freshness::Expired)) | None => {}
+            Some((_, Freshness::Expired)) => {}
+            None => {
+                if self.cache().is_missing(target, key, now) {
+                    return Ok(None);
+                }
+            }
         }
-        let outcome = self.dht.lookup_raw(target, key).await;
+        let outcome = self.query(target, key).await;
         if let Ok(Some(item)) = outcome {
-            let now = self.shared.clock.now();
-            let entry = self.cache().insert(item, now).clone();
-            return Ok(Some((entry.item, entry.fetched_at, false)));
+            // The query noted the item in the cache; the entry kept may be
+            // newer still.
+            let entry = self.cache().get(target, key).cloned();
+            return Ok(Some(match entry {
+                Some(entry) if entry.item.seq() >= item.seq() => {
+                    (entry.item, entry.fetched_at, false)
+                }
+                _ => (item, self.shared.clock.now(), false),
+            }));
         }
         let cached = self.cache().get(target, key).cloned();
         match (outcome, cached) {
@@ -207,6 +250,68 @@ impl Resolver {
                 Ok(Some((entry.item, entry.fetched_at, true)))
             }
         }
+    }
+
+    /// One DHT query for a key and kind, shared with every resolution of
+    /// the same key and kind that starts while it runs. Its answer is noted
+    /// in the cache (an item, or a miss) before the waiters see it.
+    async fn query(&self, target: DhtTarget, key: &PublicKey) -> Outcome {
+        let id = (target, *key);
+        loop {
+            let joined = {
+                let mut flights = lock(&self.shared.flights);
+                match flights.get(&id) {
+                    Some(rx) => Ok(rx.clone()),
+                    None => {
+                        let (tx, rx) = watch::channel(None);
+                        flights.insert(id, rx);
+                        Err(tx)
+                    }
+                }
+            };
+            let mut rx = match joined {
+                Ok(rx) => rx,
+                Err(tx) => return self.lead(target, key, tx).await,
+            };
+            // `Err`: the leader was dropped before it finished; try again.
+            let shared = match rx.wait_for(Option::is_some).await {
+                Ok(done) => match &*done {
+                    Some(Ok(found)) => Some(Ok(found.clone())),
+                    Some(Err(error)) => Some(Err(error.as_ref().and_then(DhtError::duplicate))),
+                    None => None,
+                },
+                Err(_) => None,
+            };
+            match shared {
+                Some(Ok(found)) => return Ok(found),
+                Some(Err(Some(error))) => return Err(error),
+                // An error that cannot be shared: ask ourselves.
+                Some(Err(None)) => return self.dht.lookup_raw(target, key).await,
+                None => tokio::task::yield_now().await,
+            }
+        }
+    }
+
+    /// Runs the query of a flight, notes its answer and tells the waiters.
+    async fn lead(&self, target: DhtTarget, key: &PublicKey, tx: watch::Sender<Flight>) -> Outcome {
+        let _guard = FlightGuard {
+            shared: &self.shared,
+            id: (target, *key),
+        };
+        let outcome = self.dht.lookup_raw(target, key).await;
+        let now = self.shared.clock.now();
+        match &outcome {
+            Ok(Some(item)) => {
+                self.cache().insert(item.clone(), now);
+            }
+            Ok(None) => self.cache().insert_miss(target, key, now),
+            Err(_) => {}
+        }
+        tx.send_replace(Some(match &outcome {
+            Ok(found) => Ok(found.clone()),
+            Err(error) => Err(error.duplicate()),
+        }));
+        outcome
     }
 
     /// Looks a key up and builds the DHT Response a server sends for a
@@ -236,11 +341,8 @@ impl Resolver {
             return;
         };
         runtime.spawn(async move {
-            match this.dht.lookup_raw(target, &key).await {
-                Ok(Some(item)) => {
-                    let now = this.shared.clock.now();
-                    this.cache().insert(item, now);
-                }
+            match this.query(target, &key).await {
+                Ok(Some(_)) => {}
                 Ok(None) => {
                     debug!(key = %key_name(target, &key), "background refresh found nothing")
                 }

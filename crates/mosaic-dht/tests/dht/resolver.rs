@@ -156,3 +156,109 @@ async fn a_saved_cache_spares_the_next_run_a_cold_start() {
     assert!(!found.stale);
     assert_eq!(resolver.dht().queries(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misses_are_cached_for_a_minute() {
+    let net = testnet().await;
+    let key = secret(24);
+    let clock = Arc::new(ManualClock::new());
+    let dht = client(&net);
+    let resolver = Resolver::with_clock(
+        dht.clone(),
+        Cache::new(CachePolicy::default()),
+        clock.clone(),
+    );
+    assert_eq!(resolver.resolve_user(&key.public()).await.unwrap(), None);
+    assert_eq!(dht.queries(), 1);
+    // A flood of lookups of the unknown key, one after another: no query.
+    for _ in 0..50 {
+        assert_eq!(resolver.resolve_user(&key.public()).await.unwrap(), None);
+    }
+    assert_eq!(dht.queries(), 1, "the miss came from the cache");
+    // The other kind of the same key is another miss.
+    assert_eq!(resolver.resolve_server(&key.public()).await.unwrap(), None);
+    assert_eq!(dht.queries(), 2);
+
+    // The key's owner publishes; the miss still holds for its minute.
+    client(&net)
+        .publish_user(&key, &user_bootstrap(5))
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(59));
+    assert_eq!(resolver.resolve_user(&key.public()).await.unwrap(), None);
+    assert_eq!(dht.queries(), 2);
+    // After it, the DHT is asked again and the bootstrap found.
+    clock.advance(Duration::from_secs(2));
+    let found = resolver.resolve_user(&key.public()).await.unwrap().unwrap();
+    assert_eq!(found.value, user_bootstrap(5));
+    assert_eq!(dht.queries(), 3);
+    // ... and it is cached as a hit now.
+    resolver.resolve_user(&key.public()).await.unwrap().unwrap();
+    assert_eq!(dht.queries(), 3);
+
+    // A resolver with the miss cache off asks every time.
+    let uncached = Resolver::with_clock(
+        client(&net),
+        Cache::new(CachePolicy {
+            miss_ttl: Duration::ZERO,
+            ..CachePolicy::default()
+        }),
+        clock.clone(),
+    );
+    let unknown = secret(25).public();
+    assert_eq!(uncached.resolve_user(&unknown).await.unwrap(), None);
+    assert_eq!(uncached.resolve_user(&unknown).await.unwrap(), None);
+    assert_eq!(uncached.dht().queries(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_lookups_of_one_key_share_one_query() {
+    let net = testnet().await;
+    let (known, unknown) = (secret(26), secret(27).public());
+    client(&net)
+        .publish_server(&known, &server_bootstrap("b.example"))
+        .await
+        .unwrap();
+    let resolver = Resolver::new(client(&net));
+
+    // Many lookups of a known key at once, as a server gets DHT Lookups:
+    // one DHT query, the same answer for all.
+    let known_key = known.public();
+    let lookups = (0..40).map(|_| resolver.lookup_raw(DhtTarget::Server, &known_key));
+    let answers = futures_util::future::join_all(lookups).await;
+    assert_eq!(resolver.dht().queries(), 1);
+    let first = answers[0].as_ref().unwrap().clone().unwrap();
+    assert_eq!(first.seq(), 1);
+    for answer in &answers {
+        assert_eq!(answer.as_ref().unwrap().as_ref(), Some(&first));
+    }
+
+    // Many lookups of an unknown key at once: one query, all NOT_FOUND,
+    // and the miss is cached for the next ones.
+    let lookups = (0..40).map(|_| resolver.lookup_raw(DhtTarget::User, &unknown));
+    let answers = futures_util::future::join_all(lookups).await;
+    assert_eq!(resolver.dht().queries(), 2);
+    assert!(answers.iter().all(|a| matches!(a, Ok(None))));
+    assert!(
+        resolver
+            .lookup_raw(DhtTarget::User, &unknown)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(resolver.dht().queries(), 2);
+
+    // Lookups from several tasks at once share too.
+    let other = secret(28).public();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let resolver = resolver.clone();
+            tokio::spawn(async move { resolver.lookup_raw(DhtTarget::User, &other).await })
+        })
+        .collect();
+    for task in tasks {
+        assert!(task.await.unwrap().unwrap().is_none());
+    }
+    // Each task either joined the one query or found its miss cached.
+    assert_eq!(resolver.dht().queries(), 3);
+}
