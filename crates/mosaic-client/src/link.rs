@@ -253,8 +253,20 @@ enum End {
 
 struct Route {
     token: u64,
-    tx: mpsc::UnboundedSender<QueryEvent>,
+    tx: mpsc::Sender<QueryEvent>,
 }
+
+/// Events one query or subscription may have waiting for its reader. When a
+/// reader falls this far behind, the connection stops reading from the
+/// server (which holds what it has not sent, and ends a subscription that
+/// stays behind with TEMPORARY_ERROR, D-21): the client's memory never grows
+/// with what a server sends. A whole query answer (at most a server's
+/// LIMIT, 500 by default) fits, so a caller may read it after sending.
+pub(crate) const ROUTE_BUFFER: usize = 1024;
+
+/// The same for a subscription, whose events a task of the client reads as
+/// they come.
+pub(crate) const SUBSCRIPTION_ROUTE_BUFFER: usize = 64;
 
 struct Routes {
     end: Option<End>,
@@ -334,7 +346,11 @@ impl Live {
             }
             let token = routes.next_token;
             routes.next_token += 1;
-            let (tx, rx) = mpsc::unbounded_channel();
+            let (tx, rx) = mpsc::channel(if subscription {
+                SUBSCRIPTION_ROUTE_BUFFER
+            } else {
+                ROUTE_BUFFER
+            });
             routes.queries.insert(id, Route { token, tx });
             return Ok(QueryRoute {
                 live: self.clone(),
@@ -422,8 +438,9 @@ impl Live {
         }
     }
 
-    /// Routes one message; `Some` when the connection ends with it.
-    fn route(&self, received: Received) -> Option<End> {
+    /// Routes one message; `Some` when the connection ends with it. Waits
+    /// while the query's reader is [`ROUTE_BUFFER`] events behind.
+    async fn route(&self, received: Received) -> Option<End> {
         let message = match received.message {
             Ok(message) => message,
             Err(error) => {
@@ -433,7 +450,8 @@ impl Live {
                 {
                     let query_id = QueryId(u16::from_le_bytes([id[0], id[1]]));
                     debug!(%query_id, %error, "invalid record received");
-                    self.deliver(query_id, QueryEvent::Invalid(error), false);
+                    self.deliver(query_id, QueryEvent::Invalid(error), false)
+                        .await;
                 } else {
                     debug!(%error, "undecodable message ignored");
                 }
@@ -443,12 +461,14 @@ impl Live {
         match message {
             Message::Record { query_id, record } => {
                 self.deliver(query_id, QueryEvent::Record(record), false)
+                    .await
             }
             Message::LocallyComplete { query_id } => {
                 self.deliver(query_id, QueryEvent::LocallyComplete, false)
+                    .await
             }
             Message::QueryClosed { query_id, code } => {
-                self.deliver(query_id, QueryEvent::Closed(code), true)
+                self.deliver(query_id, QueryEvent::Closed(code), true).await
             }
             Message::SubmissionResult { code, id_prefix } => {
                 let mut routes = lock(&self.routes);
@@ -474,16 +494,21 @@ impl Live {
         None
     }
 
-    fn deliver(&self, query_id: QueryId, event: QueryEvent, last: bool) {
-        let mut routes = lock(&self.routes);
-        let Some(route) = routes.queries.get(&query_id) else {
-            trace!(%query_id, "message for no open query ignored");
-            return;
+    async fn deliver(&self, query_id: QueryId, event: QueryEvent, last: bool) {
+        let tx = {
+            let mut routes = lock(&self.routes);
+            let Some(route) = routes.queries.get(&query_id) else {
+                trace!(%query_id, "message for no open query ignored");
+                return;
+            };
+            let tx = route.tx.clone();
+            if last {
+                routes.queries.remove(&query_id);
+            }
+            tx
         };
-        let _ = route.tx.send(event);
-        if last {
-            routes.queries.remove(&query_id);
-        }
+        // A reader that dropped its route just misses the event.
+        let _ = tx.send(event).await;
     }
 
     /// Ends the connection for every waiter.
@@ -512,7 +537,7 @@ async fn read_loop(live: Weak<Live>, mut receiver: Receiver) {
             return;
         };
         let end = match next {
-            Ok(Some(received)) => live.route(received),
+            Ok(Some(received)) => live.route(received).await,
             Ok(None) => Some(End::Lost),
             Err(error) => {
                 debug!(%error, "connection failed");
@@ -533,7 +558,7 @@ pub(crate) struct QueryRoute {
     live: Arc<Live>,
     id: QueryId,
     token: u64,
-    rx: mpsc::UnboundedReceiver<QueryEvent>,
+    rx: mpsc::Receiver<QueryEvent>,
     subscription: bool,
     closed: bool,
 }

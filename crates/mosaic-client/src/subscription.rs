@@ -120,7 +120,7 @@ pub enum SubscriptionEvent {
 /// Dropping the subscription unsubscribes and stops the tasks.
 #[derive(Debug)]
 pub struct Subscription {
-    rx: mpsc::UnboundedReceiver<SubscriptionEvent>,
+    rx: mpsc::Receiver<SubscriptionEvent>,
     tasks: Vec<JoinHandle<()>>,
     servers: Vec<PublicKey>,
 }
@@ -186,12 +186,14 @@ impl Seen {
 /// What the server tasks share.
 struct Shared {
     seen: Mutex<Seen>,
-    tx: mpsc::UnboundedSender<SubscriptionEvent>,
+    tx: mpsc::Sender<SubscriptionEvent>,
 }
 
 impl Shared {
-    fn emit(&self, event: SubscriptionEvent) {
-        let _ = self.tx.send(event);
+    /// Hands an event to the application, waiting while it is
+    /// [`EVENT_BUFFER`] events behind (and so, in turn, the connection).
+    async fn emit(&self, event: SubscriptionEvent) {
+        let _ = self.tx.send(event).await;
     }
 
     /// Whether the record is seen for the first time (and notes it).
@@ -210,7 +212,7 @@ pub(crate) async fn start(
     limit: u16,
 ) -> Result<Subscription, ClientError> {
     let filter = with_authors(filter, authors)?;
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(EVENT_BUFFER);
     let mut servers: Vec<PublicKey> = Vec::new();
     let mut unresolved = Vec::new();
     for user in authors {
@@ -235,7 +237,9 @@ pub(crate) async fn start(
             .map_or(ClientError::NoServers, |(_, error)| error));
     }
     for (user, error) in unresolved {
-        let _ = tx.send(SubscriptionEvent::UserUnresolved { user, error });
+        let _ = tx
+            .send(SubscriptionEvent::UserUnresolved { user, error })
+            .await;
     }
     let shared = Arc::new(Shared {
         seen: Mutex::new(Seen::new(client.config().subscription_memory)),
@@ -255,6 +259,14 @@ pub(crate) async fn start(
         .collect();
     Ok(Subscription { rx, tasks, servers })
 }
+
+/// Events a subscription may have waiting for the application. An
+/// application that stops reading stops, in turn, the connections it
+/// subscribes on (see [`ROUTE_BUFFER`](crate::link::ROUTE_BUFFER)); the
+/// servers end the subscriptions that stay behind with TEMPORARY_ERROR, and
+/// this subscription resumes from the newest record once the application
+/// reads again, so nothing is missed and memory stays bounded.
+const EVENT_BUFFER: usize = 64;
 
 /// Why one subscription on one server ended.
 enum Flow {
@@ -289,7 +301,9 @@ async fn follow(
         {
             Flow::Resume(code) => {
                 debug!(%server, %code, since = ?state.newest, "subscription ended by the server; resuming");
-                shared.emit(SubscriptionEvent::Interrupted { server, code });
+                shared
+                    .emit(SubscriptionEvent::Interrupted { server, code })
+                    .await;
                 // A subscription that lasted resets the backoff.
                 if state
                     .subscribed_at
@@ -303,14 +317,18 @@ async fn follow(
             }
             Flow::Retry(error) => {
                 debug!(%server, %error, "subscription interrupted; will retry");
-                shared.emit(SubscriptionEvent::Disconnected { server, error });
+                shared
+                    .emit(SubscriptionEvent::Disconnected { server, error })
+                    .await;
                 let delay = backoff.random_delay(state.attempt);
                 state.attempt = state.attempt.saturating_add(1);
                 delay
             }
             Flow::Stop(error) => {
                 warn!(%server, %error, "server dropped from the subscription");
-                shared.emit(SubscriptionEvent::Dropped { server, error });
+                shared
+                    .emit(SubscriptionEvent::Dropped { server, error })
+                    .await;
                 return;
             }
         };
@@ -375,10 +393,12 @@ async fn follow_once(
         }
     };
     state.subscribed_at = Some(Instant::now());
-    shared.emit(SubscriptionEvent::Subscribed {
-        server,
-        since: state.newest,
-    });
+    shared
+        .emit(SubscriptionEvent::Subscribed {
+            server,
+            since: state.newest,
+        })
+        .await;
     let misbehaved = |problem: Misbehaviour| {
         link.count_misbehaviour();
         Flow::Stop(ClientError::Misbehaved {
@@ -405,7 +425,7 @@ async fn follow_once(
             }
             Some(QueryEvent::LocallyComplete) => {
                 state.attempt = 0;
-                shared.emit(SubscriptionEvent::CaughtUp { server });
+                shared.emit(SubscriptionEvent::CaughtUp { server }).await;
             }
             Some(QueryEvent::Invalid(error)) => {
                 return misbehaved(Misbehaviour::InvalidRecord { error });
@@ -420,16 +440,24 @@ async fn follow_once(
                     continue;
                 }
                 match client.check_signer(&record).await {
-                    Ok(_) => shared.emit(SubscriptionEvent::Record { server, record }),
-                    Err(problem) => shared.emit(SubscriptionEvent::Rejected {
-                        server,
-                        rejected: Rejected {
-                            id: record.id(),
-                            author: record.author(),
-                            signer: record.signing_key(),
-                            problem,
-                        },
-                    }),
+                    Ok(_) => {
+                        shared
+                            .emit(SubscriptionEvent::Record { server, record })
+                            .await
+                    }
+                    Err(problem) => {
+                        shared
+                            .emit(SubscriptionEvent::Rejected {
+                                server,
+                                rejected: Rejected {
+                                    id: record.id(),
+                                    author: record.author(),
+                                    signer: record.signing_key(),
+                                    problem,
+                                },
+                            })
+                            .await
+                    }
                 }
             }
         }

@@ -555,6 +555,9 @@ async fn spawn_fake(key: SecretKey, answers: Vec<Answer>, ending: Ending) -> Ser
                             sender.send(&end).await.unwrap();
                         }
                         Ending::Drop => {
+                            // Once what was sent is written, the connection
+                            // drops without a word.
+                            sender.ready(sender.budget()).await.unwrap();
                             sender.abort();
                             return;
                         }
@@ -874,6 +877,82 @@ async fn subscription_survives_a_server_restart() {
     drop(watch);
     first.handle.shutdown().await.unwrap();
     second.handle.shutdown().await.unwrap();
+}
+
+/// An application that stops reading its subscription stops the
+/// connection in turn; the real server ends the subscription with Query
+/// Closed TEMPORARY_ERROR once the grace time passes (D-21), and when the
+/// application reads again the client resumes from the newest record it
+/// had: every record arrives, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_reader_resumes_after_temporary_error_with_nothing_missing() {
+    let mut config = ServerConfig::default();
+    config.limits.outbound_budget_bytes = 64 * 1024;
+    config.limits.slow_reader_grace_secs = 1;
+    let server = TestServer::start_with(43, config).await;
+    let alice = key(2);
+    let directory = Arc::new(StaticDirectory::new());
+    directory.set_server_addresses(server.public(), vec![server.address()]);
+    directory.set_user(
+        alice.public(),
+        bootstrap(&[(server.public(), ServerUsage::OUTBOX)]),
+    );
+    let client = client_with(&directory, None);
+    let sub = client
+        .subscribe(&[alice.public()], &microblog(), 1)
+        .await
+        .unwrap();
+    let mut watch = Watch {
+        sub,
+        records: Vec::new(),
+    };
+    watch
+        .until(|e| matches!(e, SubscriptionEvent::CaughtUp { .. }))
+        .await;
+
+    // While the application reads nothing, more arrives than the client's
+    // buffers, the kernel's and the server's budget hold together.
+    let filler = "x".repeat(60_000);
+    let records: Vec<OwnedRecord> = (0..400u64)
+        .map(|i| post(&alice, 100 + i, &format!("{i:03} {filler}")))
+        .collect();
+    let mut writer = mosaic_net::connect(server.handle.url(), &Default::default())
+        .await
+        .unwrap();
+    for r in &records {
+        writer
+            .send(&Message::Submission { record: r.clone() })
+            .await
+            .unwrap();
+        match writer.recv().await.unwrap().unwrap().message.unwrap() {
+            Message::SubmissionResult { code, .. } => assert_eq!(code, ResultCode::ACCEPTED),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    // The application reads again.
+    let interrupted = watch
+        .until(|e| matches!(e, SubscriptionEvent::Interrupted { .. }))
+        .await;
+    assert!(matches!(
+        interrupted,
+        SubscriptionEvent::Interrupted { code, .. } if code == ResultCode::TEMPORARY_ERROR
+    ));
+    while watch.records.len() < records.len() {
+        watch
+            .until(|e| matches!(e, SubscriptionEvent::Record { .. }))
+            .await;
+    }
+    watch.quiet(Duration::from_millis(300)).await;
+    let mut got: Vec<_> = watch.records.iter().map(|r| r.id()).collect();
+    got.sort();
+    let mut want: Vec<_> = records.iter().map(|r| r.id()).collect();
+    want.sort();
+    assert_eq!(got.len(), want.len(), "no record twice");
+    assert_eq!(got, want, "every record");
+    drop(watch);
+    server.handle.shutdown().await.unwrap();
 }
 
 /// Accepts one connection on `listener` as a server with `key` (a real

@@ -1140,6 +1140,7 @@ async fn run(plan: Plan) {
             .expect("a large record")
     });
     let huge = RecordBuilder::new(Kind::MICROBLOG_ROOT, before(now, 5_000))
+        .nonce(Nonce::from_key(b"huge"))
         .payload(&vec![b'H'; 1_000_000])
         .build(&key(6_000))
         .expect("a huge record");
