@@ -117,6 +117,12 @@ pub enum SubscriptionEvent {
 /// forgotten first, while the newest ones (those a server sends again
 /// after a re-subscription with `since`) are kept.
 ///
+/// Read it steadily: a few dozen events wait for the application, and
+/// beyond them the connections it subscribes on stop reading from their
+/// servers (so the client's memory stays bounded). A server ends a
+/// subscription that stays behind with TEMPORARY_ERROR; it is resumed as
+/// above once the application reads again, with nothing missed.
+///
 /// Dropping the subscription unsubscribes and stops the tasks.
 #[derive(Debug)]
 pub struct Subscription {
