@@ -41,8 +41,9 @@ use crate::rate::TokenBucket;
 use crate::server::Shared;
 use crate::subscriptions::{self, ConnLive, OpenError};
 
-/// Records read from the store per trip to the blocking pool.
-const QUERY_CHUNK: usize = 64;
+/// Records read from the store per trip to the blocking pool (each trip
+/// opens a fresh snapshot, resumed where the last one stopped).
+const QUERY_CHUNK: usize = 512;
 /// Bytes read from the store per trip to the blocking pool.
 const QUERY_CHUNK_BYTES: usize = 2 * 1024 * 1024;
 
