@@ -403,19 +403,28 @@ impl Sender {
     }
 }
 
+/// Why a write did not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteFailure {
+    /// The socket failed.
+    Failed,
+    /// Nothing was taken within the write timeout.
+    NotReading,
+}
+
 /// Writes one WebSocket message, within the write timeout.
 async fn write(
     sink: &mut SplitSink<WebSocketStream<BoxedIo>, WsMessage>,
     message: WsMessage,
     timeout: Duration,
-) -> Result<(), &'static str> {
+) -> Result<(), WriteFailure> {
     match tokio::time::timeout(timeout, sink.send(message)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
             debug!(error = %e, "write failed");
-            Err("write failed")
+            Err(WriteFailure::Failed)
         }
-        Err(_) => Err("peer not reading"),
+        Err(_) => Err(WriteFailure::NotReading),
     }
 }
 
@@ -473,11 +482,11 @@ async fn write_loop(
         match sent {
             Ok(()) => ping.reset(),
             Err(why) => {
-                debug!(why, "closing the connection");
-                if why == "peer not reading" {
+                debug!(?why, "closing the connection");
+                if why == WriteFailure::NotReading {
                     shared.stalled.store(true, Ordering::Release);
                 }
-                if why == "peer not reading"
+                if why == WriteFailure::NotReading
                     && let Ok(bytes) = (Message::Closing {
                         code: ResultCode::TEMPORARY_ERROR,
                     })

@@ -44,8 +44,11 @@ pub struct IpRange {
 #[non_exhaustive]
 pub enum IpRangeError {
     /// The address part is not an IP address.
-    #[error("{0:?} is not an IP address or a CIDR range such as 10.0.0.0/8 or fd00::/8")]
-    Address(String),
+    #[error("{text:?} is not an IP address or a CIDR range such as 10.0.0.0/8 or fd00::/8")]
+    Address {
+        /// The text given.
+        text: String,
+    },
     /// The prefix length is not a number up to the address's bit count.
     #[error("{text:?} has a prefix length above {max} or not a number")]
     Prefix {
@@ -138,9 +141,9 @@ impl FromStr for IpRange {
             Some((addr, prefix)) => (addr, Some(prefix)),
             None => (text, None),
         };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| IpRangeError::Address(text.to_string()))?;
+        let addr: IpAddr = addr.parse().map_err(|_| IpRangeError::Address {
+            text: text.to_string(),
+        })?;
         let Some(prefix) = prefix else {
             return Ok(IpRange::single(addr));
         };
@@ -517,7 +520,7 @@ mod tests {
         ));
         assert!(matches!(
             "proxy.example".parse::<IpRange>(),
-            Err(IpRangeError::Address(_))
+            Err(IpRangeError::Address { .. })
         ));
     }
 

@@ -561,6 +561,54 @@ struct Tally {
 }
 
 impl Tally {
+    /// A tally of `records`, each to reach `subscribers` subscribers.
+    fn new(records: &[OwnedRecord], subscribers: usize) -> Arc<Tally> {
+        Arc::new(Tally {
+            base: Instant::now(),
+            index: records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.as_bytes().to_vec(), i))
+                .collect(),
+            counts: records.iter().map(|_| AtomicUsize::new(0)).collect(),
+            last: records.iter().map(|_| AtomicU64::new(0)).collect(),
+            subscribers,
+            complete: Notify::new(),
+        })
+    }
+
+    /// Reads every subscriber's records into the tally, in the background.
+    fn listen(self: &Arc<Self>, subscribed: Vec<Lean>) -> JoinSet<()> {
+        let mut listeners = JoinSet::new();
+        for mut ws in subscribed {
+            let tally = self.clone();
+            listeners.spawn(async move {
+                while let Some(Ok(frame)) = ws.next().await {
+                    if let WsMessage::Binary(frame) = frame
+                        && frame.first() == Some(&RECORD)
+                        && let Some(record) = frame.get(RECORD_AT..)
+                    {
+                        tally.arrived(record);
+                    }
+                }
+            });
+        }
+        listeners
+    }
+
+    /// Waits until record `i` has reached every subscriber; when the last
+    /// one received it.
+    async fn delivered(&self, i: usize) -> Duration {
+        tokio::time::timeout(PATIENCE, async {
+            while self.counts[i].load(Ordering::Acquire) < self.subscribers {
+                self.complete.notified().await;
+            }
+        })
+        .await
+        .expect("every subscriber receives the record in time");
+        Duration::from_nanos(self.last[i].load(Ordering::Acquire))
+    }
+
     fn arrived(&self, record: &[u8]) {
         let Some(&i) = self.index.get(record) else {
             return;
@@ -655,18 +703,7 @@ async fn fan_out(
     records: &[OwnedRecord],
     subscribers: usize,
 ) -> (f64, f64) {
-    let tally = Arc::new(Tally {
-        base: Instant::now(),
-        index: records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.as_bytes().to_vec(), i))
-            .collect(),
-        counts: records.iter().map(|_| AtomicUsize::new(0)).collect(),
-        last: records.iter().map(|_| AtomicU64::new(0)).collect(),
-        subscribers,
-        complete: Notify::new(),
-    });
+    let tally = Tally::new(records, subscribers);
     let filter = FilterBuilder::new()
         .authors([author])
         .build()
@@ -690,20 +727,7 @@ async fn fan_out(
             subscribed.push(done.expect("subscribing task"));
         }
     }
-    let mut listeners = JoinSet::new();
-    for mut ws in subscribed {
-        let tally = tally.clone();
-        listeners.spawn(async move {
-            while let Some(Ok(frame)) = ws.next().await {
-                if let WsMessage::Binary(frame) = frame
-                    && frame.first() == Some(&RECORD)
-                    && let Some(record) = frame.get(RECORD_AT..)
-                {
-                    tally.arrived(record);
-                }
-            }
-        });
-    }
+    let mut listeners = tally.listen(subscribed);
 
     let (sender, mut receiver) = client(url).await.split();
     let mut samples = Vec::new();
@@ -714,14 +738,7 @@ async fn fan_out(
             Message::SubmissionResult { code, .. } if code == ResultCode::ACCEPTED => {}
             other => panic!("expected Submission Result ACCEPTED, got {other:?}"),
         }
-        tokio::time::timeout(PATIENCE, async {
-            while tally.counts[i].load(Ordering::Acquire) < subscribers {
-                tally.complete.notified().await;
-            }
-        })
-        .await
-        .expect("every subscriber receives the record in time");
-        let last = Duration::from_nanos(tally.last[i].load(Ordering::Acquire));
+        let last = tally.delivered(i).await;
         if i > 0 {
             samples.push(last.saturating_sub(sent));
         }
@@ -899,32 +916,8 @@ async fn selective_fan_out(
             subscribed.push(done.expect("subscribing task"));
         }
     }
-    let tally = Arc::new(Tally {
-        base: Instant::now(),
-        index: loud
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.as_bytes().to_vec(), i))
-            .collect(),
-        counts: loud.iter().map(|_| AtomicUsize::new(0)).collect(),
-        last: loud.iter().map(|_| AtomicU64::new(0)).collect(),
-        subscribers: SELECTIVE_MATCHING,
-        complete: Notify::new(),
-    });
-    let mut listeners = JoinSet::new();
-    for mut ws in subscribed {
-        let tally = tally.clone();
-        listeners.spawn(async move {
-            while let Some(Ok(frame)) = ws.next().await {
-                if let WsMessage::Binary(frame) = frame
-                    && frame.first() == Some(&RECORD)
-                    && let Some(record) = frame.get(RECORD_AT..)
-                {
-                    tally.arrived(record);
-                }
-            }
-        });
-    }
+    let tally = Tally::new(loud, SELECTIVE_MATCHING);
+    let mut listeners = tally.listen(subscribed);
     let mut delivery = Vec::new();
     let mut acks = Vec::new();
     for (i, bytes) in submissions(loud).into_iter().enumerate() {
@@ -936,14 +929,7 @@ async fn selective_fan_out(
             other => panic!("expected Submission Result ACCEPTED, got {other:?}"),
         }
         acks.push(started.elapsed());
-        tokio::time::timeout(PATIENCE, async {
-            while tally.counts[i].load(Ordering::Acquire) < SELECTIVE_MATCHING {
-                tally.complete.notified().await;
-            }
-        })
-        .await
-        .expect("every matching subscription receives the record in time");
-        let last = Duration::from_nanos(tally.last[i].load(Ordering::Acquire));
+        let last = tally.delivered(i).await;
         delivery.push(last.saturating_sub(sent));
     }
     sender.close(ResultCode::SUCCESS).await;

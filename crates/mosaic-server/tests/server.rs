@@ -24,6 +24,8 @@ mod auth;
 mod faults;
 #[path = "server/load.rs"]
 mod load;
+#[path = "server/observability.rs"]
+mod observability;
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 

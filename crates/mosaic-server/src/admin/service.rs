@@ -203,6 +203,23 @@ async fn blocking<T: Send + 'static>(
         .map_err(Failure::from)
 }
 
+/// Adds or removes served users (`change` is the policy's method), each
+/// key parsed first; whether each changed anything.
+async fn change_users(
+    shared: &Arc<Shared>,
+    keys: &[String],
+    change: fn(&Policy, &Store, PublicKey) -> Result<bool, StoreError>,
+) -> Result<Vec<bool>, Failure> {
+    let keys = keys
+        .iter()
+        .map(|k| parse_key(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    blocking(shared, move |store, policy| {
+        keys.iter().map(|k| change(policy, store, *k)).collect()
+    })
+    .await
+}
+
 /// Closes the live connections a ban names, and their subscriptions;
 /// returns how many.
 pub(crate) fn enforce_bans(shared: &Shared) -> usize {
@@ -280,30 +297,12 @@ async fn run(shared: &Arc<Shared>, request: Request) -> Result<Response, Failure
             Response::Changed { changed }
         }
         Request::AddUsers { keys } => {
-            let keys = keys
-                .iter()
-                .map(|k| parse_key(k))
-                .collect::<Result<Vec<_>, _>>()?;
-            let changed = blocking(shared, move |store, policy| {
-                keys.iter()
-                    .map(|k| policy.add_served_user(store, *k))
-                    .collect()
-            })
-            .await?;
+            let changed = change_users(shared, &keys, Policy::add_served_user).await?;
             info!(added = ?changed, "served users added");
             Response::Changed { changed }
         }
         Request::RemoveUsers { keys } => {
-            let keys = keys
-                .iter()
-                .map(|k| parse_key(k))
-                .collect::<Result<Vec<_>, _>>()?;
-            let changed = blocking(shared, move |store, policy| {
-                keys.iter()
-                    .map(|k| policy.remove_served_user(store, *k))
-                    .collect()
-            })
-            .await?;
+            let changed = change_users(shared, &keys, Policy::remove_served_user).await?;
             info!(removed = ?changed, "served users removed");
             Response::Changed { changed }
         }

@@ -23,7 +23,7 @@ use super::{TempDir, TestServer, by_author, client, client_as, query, recv, subm
 // Set-up
 
 /// Starts a server on a store prepared by `setup` (allow-list, bans).
-async fn start_with(config: ServerConfig, setup: impl FnOnce(&Store)) -> TestServer {
+pub(super) async fn start_with(config: ServerConfig, setup: impl FnOnce(&Store)) -> TestServer {
     let dir = TempDir::new();
     let store = Store::open(dir.0.join("store"), StoreConfig::default()).unwrap();
     setup(&store);

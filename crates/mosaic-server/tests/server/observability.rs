@@ -2,96 +2,19 @@
 //! proxies, over real loopback sockets.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use mosaic_core::handshake::Hello;
-use mosaic_core::{
-    FilterBuilder, IdPrefix, Kind, Message, Nonce, OwnedRecord, QueryId, RecordBuilder, ResultCode,
-    SecretKey, Timestamp,
-};
-use mosaic_net::{ConnectOptions, Connection, connect};
-use mosaic_server::{Server, ServerConfig, ServerHandle};
-use mosaic_store::{Ban, Store, StoreConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use mosaic_store::Ban;
 
-static NEXT: AtomicU64 = AtomicU64::new(0);
+use super::auth::start_with;
+use super::*;
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "mosaic-observability-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-struct TestServer {
-    handle: ServerHandle,
-    _dir: TempDir,
-}
-
-async fn start_with(config: ServerConfig, setup: impl FnOnce(&Store)) -> TestServer {
-    let dir = TempDir::new();
-    let store = Store::open(dir.0.join("store"), StoreConfig::default()).unwrap();
-    setup(&store);
-    let handle = Server::start_for_tests(config, SecretKey::from_bytes(&[9; 32]), Arc::new(store))
-        .await
-        .unwrap();
-    TestServer { handle, _dir: dir }
-}
-
-async fn client(server: &TestServer) -> Connection {
-    connect(server.handle.url(), &ConnectOptions::default())
-        .await
-        .unwrap()
-}
-
-async fn recv(conn: &mut Connection) -> Message {
-    tokio::time::timeout(Duration::from_secs(10), conn.recv())
-        .await
-        .expect("no answer within 10 s")
-        .unwrap()
-        .expect("connection closed")
-        .message
-        .unwrap()
-}
-
-fn record(key: &SecretKey, t: u64) -> OwnedRecord {
+fn counted(key: &SecretKey, t: u64) -> OwnedRecord {
     RecordBuilder::new(Kind::MICROBLOG_ROOT, Timestamp::from_nanos(t).unwrap())
         .nonce(Nonce::from_key(&t.to_be_bytes()))
         .payload(b"counted")
         .build(key)
         .unwrap()
-}
-
-async fn submit(conn: &mut Connection, r: &OwnedRecord) -> ResultCode {
-    conn.send(&Message::Submission { record: r.clone() })
-        .await
-        .unwrap();
-    match recv(conn).await {
-        Message::SubmissionResult { code, id_prefix } => {
-            assert_eq!(id_prefix, IdPrefix::from_id(&r.id()));
-            code
-        }
-        other => panic!("expected a Submission Result, got {other:?}"),
-    }
 }
 
 /// Sends `bytes`, closes the sending side, and reads the whole answer.
@@ -137,7 +60,7 @@ async fn metrics_count_a_real_session() {
     let mut conn = client(&server).await;
     let alice = SecretKey::from_bytes(&[1; 32]);
     let records: Vec<_> = (1..=3u64)
-        .map(|i| record(&alice, 1_700_000_000_000_000_000 + i))
+        .map(|i| counted(&alice, 1_700_000_000_000_000_000 + i))
         .collect();
     for r in &records {
         assert_eq!(submit(&mut conn, r).await, ResultCode::ACCEPTED);
@@ -414,7 +337,7 @@ async fn trusted_proxies_give_the_client_address() {
     assert!(status.starts_with("HTTP/1.1 101"), "{status}");
     // The proxy's own address is not used up by its clients.
     let mut direct = client(&server).await;
-    let r = record(&SecretKey::from_bytes(&[2; 32]), 1_700_000_000_000_000_001);
+    let r = counted(&SecretKey::from_bytes(&[2; 32]), 1_700_000_000_000_000_001);
     assert_eq!(submit(&mut direct, &r).await, ResultCode::ACCEPTED);
     let text = server.handle.metrics().encode();
     assert_eq!(
@@ -473,6 +396,6 @@ async fn untrusted_peers_cannot_name_a_client() {
         );
     }
     let mut conn = client(&server).await;
-    let r = record(&SecretKey::from_bytes(&[3; 32]), 1_700_000_000_000_000_002);
+    let r = counted(&SecretKey::from_bytes(&[3; 32]), 1_700_000_000_000_000_002);
     assert_eq!(submit(&mut conn, &r).await, ResultCode::ACCEPTED);
 }
