@@ -71,7 +71,9 @@ mod reload;
 mod server;
 mod session;
 mod status;
+mod submit;
 mod subscriptions;
+mod verifier;
 
 pub use access::may_read;
 pub use admin::{

@@ -419,6 +419,16 @@ impl Metrics {
             .inc();
     }
 
+    /// A Submission arrived and went to the verification stage undecoded
+    /// (counted like a decoded one).
+    pub fn submission_received(&self) {
+        self.messages_received
+            .get_or_create(&MessageLabel {
+                message: MessageType::SUBMISSION.name(),
+            })
+            .inc();
+    }
+
     /// A result code was sent in a message of type `message` (Submission
     /// Result, Query Closed, BLOB Submission Result, BLOB Result, Closing).
     pub fn result_sent(&self, message: MessageType, code: ResultCode) {

@@ -30,9 +30,15 @@ use crate::reload::Reloader;
 use crate::session;
 use crate::status::Status;
 use crate::subscriptions::Registry;
+use crate::verifier::Verifier;
 
 /// How long sessions get to say goodbye on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Batches of submitted records verified at once (one per core of the
+/// machines this is measured on), and the most records in one batch.
+const VERIFY_WORKERS: usize = 2;
+const VERIFY_BATCH: usize = 256;
 
 /// Committed batches waiting for the fan-out task. When it is full the
 /// committer waits before its next commit (answers already sent are not
@@ -93,6 +99,8 @@ pub(crate) struct Shared {
     /// Read buckets per IP address and per key.
     pub(crate) ip_reads: Buckets<IpAddr>,
     pub(crate) key_reads: Buckets<PublicKey>,
+    /// Checks submitted records in batches, off the connections' tasks.
+    pub(crate) verifier: Verifier,
     /// What the server counts, served at `/metrics`.
     pub(crate) metrics: Arc<Metrics>,
     /// The live sessions, for bans to reach at once.
@@ -291,6 +299,7 @@ impl Server {
             shutdown,
             dht: Arc::new(OnceLock::new()),
             health,
+            verifier: Verifier::start(VERIFY_WORKERS, VERIFY_BATCH),
             submission_bytes,
             dht_lookups,
             ip_writes: Buckets::new(),

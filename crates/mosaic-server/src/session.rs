@@ -24,11 +24,11 @@ use std::time::SystemTime;
 
 use mosaic_core::handshake::{AuthNonce, PROTOCOL_VERSION, ServerHandshake};
 use mosaic_core::{
-    DhtTarget, Id, IdPrefix, Kind, Message, MessageError, MessageType, OwnedFilter, OwnedRecord,
+    DhtTarget, Id, IdPrefix, Message, MessageError, MessageType, OwnedFilter, OwnedRecord,
     PublicKey, QueryId, Reference, ResultCode, Timestamp,
 };
 use mosaic_net::{Bytes, Incoming, Received, Receiver, Sender};
-use mosaic_store::{BlobOutcome, InsertOutcome, QueryCursor, StoredRecord};
+use mosaic_store::{BlobOutcome, QueryCursor, StoredRecord};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -39,7 +39,9 @@ use crate::keyring::Identity;
 use crate::metrics::{LookupOutcome, RateClass, RateScope};
 use crate::rate::TokenBucket;
 use crate::server::Shared;
+use crate::submit::{Submitted, Writer};
 use crate::subscriptions::{self, ConnLive, OpenError};
+use crate::verifier::is_plain_submission;
 
 /// Records read from the store per trip to the blocking pool (each trip
 /// opens a fresh snapshot, resumed where the last one stopped).
@@ -418,6 +420,13 @@ impl Session {
                 Err(_) => return false,
             };
         }
+        if is_plain_submission(&bytes) {
+            // Verified in the verification stage, batched with other
+            // connections' submissions, off this task.
+            self.shared.metrics.submission_received();
+            self.submit(Submitted::Unverified(bytes), permit);
+            return true;
+        }
         match receiver.decode(bytes).await {
             Ok(received) => self.handle(received, permit).await,
             Err(_) => false,
@@ -473,7 +482,10 @@ impl Session {
                     )
                 }
             }
-            Message::Submission { record } => self.submit(record, permit).await,
+            Message::Submission { record } => {
+                self.submit(Submitted::Verified(record), permit);
+                true
+            }
             Message::BlobSubmission { hash, data } => self.put_blob(hash, data, permit).await,
             Message::BlobGet { hash } => self.get_blob(hash).await,
             Message::DhtLookup {
@@ -810,102 +822,16 @@ impl Session {
         }
     }
 
-    async fn submit(&mut self, record: OwnedRecord, permit: Option<OwnedSemaphorePermit>) -> bool {
-        let id = record.id();
-        let reply = move |code| Message::submission_result(code, &id);
-        let received_at = now();
-        if let Some(code) = self.refuse(&record, received_at).await {
-            return !gone(self.send(&reply(code)).await);
-        }
-        // A connection authenticated through a subkey reads and writes as
-        // its master (`self.reader` is the master then).
-        if record.flags().is_from_author() && self.reader != Some(record.author()) {
-            return !gone(
-                self.sender
-                    .send(&reply(ResultCode::REQUIRES_AUTHENTICATION))
-                    .await,
-            );
-        }
-        let record = Arc::new(record);
-        if record.kind().duplicate_handling().is_ephemeral() {
-            let delivery = self.shared.config().limits.delivery();
-            let delivered = self.shared.registry.publish(&record, received_at, delivery);
-            let code = if delivered > 0 {
-                self.shared.metrics.records_accepted(1);
-                ResultCode::ACCEPTED
-            } else {
-                ResultCode::NO_CONSUMERS
-            };
-            return !gone(self.send(&reply(code)).await);
-        }
-        let committer = self.shared.committer.clone();
-        let policy = self.shared.policy.clone();
-        let sender = self.sender.clone();
-        let metrics = self.shared.metrics.clone();
-        tokio::spawn(async move {
-            let outcome = committer.submit(record.clone(), received_at).await;
-            // The bytes are no longer in flight once the commit has answered,
-            // even if the client is slow to read the answer.
-            drop(permit);
-            let code = match outcome {
-                Ok(InsertOutcome::Inserted | InsertOutcome::Replaced { .. }) => {
-                    if record.kind() == Kind::KEY_SCHEDULE
-                        && let Some(master) = policy.keys.offer(&record)
-                    {
-                        policy.keys.revalidate(&master);
-                    }
-                    ResultCode::ACCEPTED
-                }
-                Ok(InsertOutcome::Duplicate | InsertOutcome::Superseded { .. }) => {
-                    ResultCode::DUPLICATE
-                }
-                Ok(InsertOutcome::Ephemeral) => ResultCode::NO_CONSUMERS,
-                Err(failure) => failure.code(),
-            };
-            drop(record);
-            metrics.message_sent(&reply(code));
-            let _ = sender.send(&reply(code)).await;
-        });
-        true
-    }
-
-    /// Why a submission received at `received_at` is refused, if it is:
-    /// the rules of [`Policy::refuse_submission`](crate::policy::Policy),
-    /// then, for a replaceable or versioned record signed by a subkey, the
-    /// records already at its address.
-    async fn refuse(&self, record: &OwnedRecord, received_at: Timestamp) -> Option<ResultCode> {
-        let policy = &self.shared.policy;
-        if let Some(code) = policy.refuse_submission(record, received_at) {
-            return Some(code);
-        }
-        let duplicates = record.kind().duplicate_handling();
-        if record.signing_key() == record.author()
-            || !(duplicates.is_replaceable() || duplicates.is_versioned())
-        {
-            return None;
-        }
-        let store = self.shared.store.clone();
-        let policy = policy.clone();
-        let address = record.address();
-        let signer = record.signing_key();
-        let allowed = tokio::task::spawn_blocking(move || {
-            for old in store.versions(&address)? {
-                if !policy.may_displace(&old?, &signer) {
-                    return Ok(false);
-                }
-            }
-            Ok::<_, mosaic_store::StoreError>(true)
-        })
-        .await;
-        match allowed {
-            Ok(Ok(true)) => None,
-            Ok(Ok(false)) => Some(ResultCode::UNAUTHORIZED),
-            Ok(Err(e)) => {
-                warn!(error = %e, "cannot read the records at an address");
-                Some(store_code(&e))
-            }
-            Err(_) => Some(ResultCode::TEMPORARY_ERROR),
-        }
+    /// Hands a submission to its own task ([`crate::submit`]): verified
+    /// (unless the decoder already did), judged, committed and answered
+    /// while the session goes on with the client's next messages.
+    fn submit(&self, record: Submitted, permit: Option<OwnedSemaphorePermit>) {
+        let writer = Writer {
+            shared: self.shared.clone(),
+            sender: self.sender.clone(),
+            reader: self.reader,
+        };
+        tokio::spawn(writer.submit(record, permit));
     }
 
     async fn put_blob(
