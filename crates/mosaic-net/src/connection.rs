@@ -428,6 +428,97 @@ async fn write(
     }
 }
 
+/// Bytes of frames the writer hands to the WebSocket layer before it
+/// flushes them to the socket together (one system call for many small
+/// messages, such as the records of a query).
+const FLUSH_EVERY: usize = 64 * 1024;
+
+/// What the writer does with one item of the queue.
+enum Step {
+    /// A frame to send, and the share of the budget it holds until sent.
+    Send(WsMessage, Option<OwnedSemaphorePermit>),
+    /// Close, after Closing with this code if there is one.
+    Close(Option<ResultCode>),
+}
+
+fn step(out: Outbound) -> Step {
+    match out {
+        Outbound::Frame(bytes, permit) => Step::Send(WsMessage::Binary(bytes), permit),
+        Outbound::Record(head, record, permit) => {
+            let mut frame = Vec::with_capacity(8 + record.len());
+            frame.extend_from_slice(&head);
+            frame.extend_from_slice(record.as_bytes());
+            Step::Send(WsMessage::Binary(Bytes::from(frame)), permit)
+        }
+        Outbound::Close(code) => Step::Close(code),
+    }
+}
+
+/// Hands a message to the WebSocket layer without flushing, within the
+/// write timeout (it writes to the socket when its buffer is full).
+async fn feed(
+    sink: &mut SplitSink<WebSocketStream<BoxedIo>, WsMessage>,
+    message: WsMessage,
+    timeout: Duration,
+) -> Result<(), WriteFailure> {
+    match tokio::time::timeout(timeout, sink.feed(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            debug!(error = %e, "write failed");
+            Err(WriteFailure::Failed)
+        }
+        Err(_) => Err(WriteFailure::NotReading),
+    }
+}
+
+/// Flushes what was fed, within the write timeout.
+async fn flush(
+    sink: &mut SplitSink<WebSocketStream<BoxedIo>, WsMessage>,
+    timeout: Duration,
+) -> Result<(), WriteFailure> {
+    match tokio::time::timeout(timeout, SinkExt::<WsMessage>::flush(sink)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            debug!(error = %e, "write failed");
+            Err(WriteFailure::Failed)
+        }
+        Err(_) => Err(WriteFailure::NotReading),
+    }
+}
+
+/// Sends `first` and whatever else is queued already (up to
+/// [`FLUSH_EVERY`] bytes), then flushes once; the budget they hold is
+/// released when they are on the socket. `Ok(Some(code))` when a Close
+/// came up, to be done after them.
+async fn send_run(
+    sink: &mut SplitSink<WebSocketStream<BoxedIo>, WsMessage>,
+    rx: &mut mpsc::UnboundedReceiver<Outbound>,
+    first: (WsMessage, Option<OwnedSemaphorePermit>),
+    timeout: Duration,
+) -> Result<Option<Option<ResultCode>>, WriteFailure> {
+    let mut held = Vec::new();
+    let mut fed = 0;
+    let mut next = Some(first);
+    let mut close = None;
+    while let Some((message, permit)) = next.take() {
+        fed += message.len();
+        trace!(len = message.len(), "send frame");
+        feed(sink, message, timeout).await?;
+        held.push(permit);
+        if fed >= FLUSH_EVERY {
+            break;
+        }
+        match rx.try_recv().map(step) {
+            Ok(Step::Send(message, permit)) => next = Some((message, permit)),
+            Ok(Step::Close(code)) => close = Some(code),
+            Err(_) => {}
+        }
+    }
+    flush(sink, timeout).await?;
+    drop(held);
+    Ok(close)
+}
+
 async fn write_loop(
     mut sink: SplitSink<WebSocketStream<BoxedIo>, WsMessage>,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
@@ -445,31 +536,19 @@ async fn write_loop(
                 debug!("connection aborted");
                 break;
             }
-            out = rx.recv() => match out {
-                Some(Outbound::Frame(bytes, permit)) => {
-                    trace!(len = bytes.len(), "send frame");
-                    let sent = write(&mut sink, WsMessage::Binary(bytes), write_timeout).await;
-                    drop(permit);
-                    sent
-                }
-                Some(Outbound::Record(head, record, permit)) => {
-                    let mut frame = Vec::with_capacity(8 + record.len());
-                    frame.extend_from_slice(&head);
-                    frame.extend_from_slice(record.as_bytes());
-                    drop(record);
-                    trace!(len = frame.len(), "send record");
-                    let sent =
-                        write(&mut sink, WsMessage::Binary(Bytes::from(frame)), write_timeout).await;
-                    drop(permit);
-                    sent
-                }
-                Some(Outbound::Close(code)) => {
-                    if let Some(code) = code
-                        && let Ok(bytes) = (Message::Closing { code }).encode()
-                    {
-                        let _ = write(&mut sink, WsMessage::Binary(Bytes::from(bytes)), write_timeout).await;
+            out = rx.recv() => match out.map(step) {
+                Some(Step::Send(message, permit)) => {
+                    match send_run(&mut sink, &mut rx, (message, permit), write_timeout).await {
+                        Ok(None) => Ok(()),
+                        Ok(Some(code)) => {
+                            close_with(&mut sink, code, write_timeout).await;
+                            break;
+                        }
+                        Err(why) => Err(why),
                     }
-                    let _ = write(&mut sink, WsMessage::Close(None), write_timeout).await;
+                }
+                Some(Step::Close(code)) => {
+                    close_with(&mut sink, code, write_timeout).await;
                     break;
                 }
                 None => {
@@ -485,20 +564,19 @@ async fn write_loop(
                 debug!(?why, "closing the connection");
                 if why == WriteFailure::NotReading {
                     shared.stalled.store(true, Ordering::Release);
-                }
-                if why == WriteFailure::NotReading
-                    && let Ok(bytes) = (Message::Closing {
+                    // The socket may still take a few bytes; never wait long.
+                    if let Ok(bytes) = (Message::Closing {
                         code: ResultCode::TEMPORARY_ERROR,
                     })
                     .encode()
-                {
-                    // The socket may still take a few bytes; never wait long.
-                    let _ = write(
-                        &mut sink,
-                        WsMessage::Binary(Bytes::from(bytes)),
-                        Duration::from_millis(100),
-                    )
-                    .await;
+                    {
+                        let _ = write(
+                            &mut sink,
+                            WsMessage::Binary(Bytes::from(bytes)),
+                            Duration::from_millis(100),
+                        )
+                        .await;
+                    }
                 }
                 break;
             }
@@ -510,6 +588,20 @@ async fn write_loop(
     // Whatever is left in the queue is dropped here, with its permits.
     while rx.try_recv().is_ok() {}
     let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+}
+
+/// Sends Closing with `code` (when there is one), then the WebSocket close.
+async fn close_with(
+    sink: &mut SplitSink<WebSocketStream<BoxedIo>, WsMessage>,
+    code: Option<ResultCode>,
+    timeout: Duration,
+) {
+    if let Some(code) = code
+        && let Ok(bytes) = (Message::Closing { code }).encode()
+    {
+        let _ = write(sink, WsMessage::Binary(Bytes::from(bytes)), timeout).await;
+    }
+    let _ = write(sink, WsMessage::Close(None), timeout).await;
 }
 
 /// A message as received: its bytes, and the message if they decode.
