@@ -14,12 +14,13 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use mosaic_core::handshake::HandshakeError;
 use mosaic_core::{
     Filter, IdPrefix, Message, MessageError, MessageRef, OwnedRecord, PublicKey, QueryId, Record,
     ResultCode, SecretKey,
 };
-use mosaic_net::{ConnectOptions, Connection, NetError, Received, Receiver, Sender};
+use mosaic_net::{Bytes, ConnectOptions, Connection, NetError, Received, Receiver, Sender};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, trace, warn};
 
@@ -528,22 +529,140 @@ impl Drop for Live {
     }
 }
 
+/// Records verified together at most, when several have arrived at once.
+const VERIFY_BATCH: usize = 64;
+
+/// Batches of at least this many records are verified on the blocking pool,
+/// split in two halves that run at once.
+const VERIFY_APART: usize = 8;
+
+/// Whether `frame` is a Record message with a plain header (type, length
+/// equal to the frame's, zero reserved bytes), whose record can be verified
+/// with others.
+fn is_plain_record(frame: &[u8]) -> bool {
+    frame.len() > 8
+        && frame[0] == mosaic_core::MessageType::RECORD.as_u8()
+        && matches!(mosaic_core::frame_len(frame), Ok(Some(n)) if n == frame.len())
+        && frame[6..8] == [0, 0]
+}
+
+/// Verifies the records of Record frames together.
+fn verify_records(frames: &[Bytes]) -> Vec<Result<OwnedRecord, MessageError>> {
+    let items: Vec<&[u8]> = frames
+        .iter()
+        .map(|f| f.get(8..).unwrap_or_default())
+        .collect();
+    items
+        .iter()
+        .map(|bytes| Record::from_bytes(bytes))
+        .map(|verdict| verdict.map(Record::to_owned).map_err(MessageError::Record))
+        .collect()
+}
+
+/// Decodes a run of frames: the records of Record frames are verified
+/// together (on the blocking pool when there are many), the rest one by
+/// one as the receiver decodes them.
+async fn decode_run(receiver: &Receiver, frames: Vec<Bytes>) -> Result<Vec<Received>, NetError> {
+    let (records, others): (Vec<Bytes>, Vec<Bytes>) = if frames.iter().all(|f| is_plain_record(f)) {
+        (frames, Vec::new())
+    } else {
+        // A run mixing kinds is rare (it ends at the first other frame):
+        // keep the order by decoding each.
+        (Vec::new(), frames)
+    };
+    let mut out = Vec::with_capacity(records.len() + others.len());
+    if !records.is_empty() {
+        let verdicts = if records.len() >= VERIFY_APART {
+            let half = records.len() / 2;
+            let (a, b) = (records[..half].to_vec(), records[half..].to_vec());
+            let first = tokio::task::spawn_blocking(move || verify_records(&a));
+            let second = tokio::task::spawn_blocking(move || verify_records(&b));
+            let (first, second) = (first.await, second.await);
+            match (first, second) {
+                (Ok(mut first), Ok(second)) => {
+                    first.extend(second);
+                    first
+                }
+                _ => verify_records(&records),
+            }
+        } else {
+            verify_records(&records)
+        };
+        for (bytes, verdict) in records.into_iter().zip(verdicts) {
+            let message = verdict.map(|record| Message::Record {
+                query_id: QueryId(u16::from_le_bytes([bytes[4], bytes[5]])),
+                record,
+            });
+            out.push(Received { bytes, message });
+        }
+    }
+    for frame in others {
+        out.push(receiver.decode(frame).await?);
+    }
+    Ok(out)
+}
+
 /// Reads the server's messages until the connection ends or nobody holds
-/// the connection any more.
+/// the connection any more. Record messages that have arrived together are
+/// verified together.
 async fn read_loop(live: Weak<Live>, mut receiver: Receiver) {
     loop {
-        let next = receiver.recv().await;
+        let mut end = None;
+        let frames = match receiver.recv_frame().await {
+            Ok(Some(frame)) => {
+                let mut frames = vec![frame];
+                if is_plain_record(&frames[0]) {
+                    // Take what has arrived already, without waiting.
+                    while frames.len() < VERIFY_BATCH {
+                        match receiver.recv_frame().now_or_never() {
+                            Some(Ok(Some(frame))) => {
+                                let plain = is_plain_record(&frame);
+                                frames.push(frame);
+                                if !plain {
+                                    break;
+                                }
+                            }
+                            Some(Ok(None)) => {
+                                end = Some(End::Lost);
+                                break;
+                            }
+                            Some(Err(error)) => {
+                                debug!(%error, "connection failed");
+                                end = Some(End::Lost);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                }
+                frames
+            }
+            Ok(None) => Vec::new(),
+            Err(error) => {
+                debug!(%error, "connection failed");
+                Vec::new()
+            }
+        };
         let Some(live) = live.upgrade() else {
             return;
         };
-        let end = match next {
-            Ok(Some(received)) => live.route(received).await,
-            Ok(None) => Some(End::Lost),
+        if frames.is_empty() {
+            end = Some(End::Lost);
+        }
+        let run = match decode_run(&receiver, frames).await {
+            Ok(run) => run,
             Err(error) => {
                 debug!(%error, "connection failed");
-                Some(End::Lost)
+                end = Some(End::Lost);
+                Vec::new()
             }
         };
+        for received in run {
+            if let Some(ended) = live.route(received).await {
+                end = Some(ended);
+                break;
+            }
+        }
         if let Some(end) = end {
             debug!(?end, "connection ended");
             live.finish(end);
