@@ -2,6 +2,11 @@
 //! matched against a filter, next to the bare cost that any Mosaic verifier
 //! must pay (BLAKE3-XOF64 of the signed bytes plus one Ed25519 check).
 //!
+//! Batch validation (`Record::from_bytes_batch`) is measured on its own pool
+//! of 256 records, once with every record by another author and once with
+//! all by one author (what a query for one author returns), next to
+//! validating the same records one by one.
+//!
 //! Every figure comes from the same process on the same machine. The
 //! measurements are interleaved round by round, so a change in the machine's
 //! load touches them alike, and each figure is the median of the rounds
@@ -20,6 +25,10 @@ use mosaic_core::{
 /// Distinct records cycled through, so that no measurement reads the same
 /// bytes over and over.
 const POOL: usize = 64;
+/// Records of each batch pool.
+const BATCH_POOL: usize = 256;
+/// The batch sizes measured.
+const BATCH_SIZES: [usize; 4] = [1, 8, 64, 256];
 /// Length of a microblog post's text.
 const PAYLOAD_LEN: usize = 280;
 /// Offset of the signed bytes in a record.
@@ -77,6 +86,10 @@ struct Fixture {
     /// of each record's 64-byte prehash.
     bound_keys: Vec<[u8; 32]>,
     bound_signatures: Vec<Signature>,
+    /// `BATCH_POOL` posts, each by another author.
+    batch_distinct: Vec<OwnedRecord>,
+    /// `BATCH_POOL` posts, all by one author.
+    batch_one_author: Vec<OwnedRecord>,
 }
 
 fn timestamp(nanos: u64) -> Timestamp {
@@ -154,6 +167,25 @@ impl Fixture {
             bound_signatures.push(signature);
         }
 
+        let batch_post = |i: usize, key: &SecretKey| {
+            let post = &posts[i % POOL];
+            RecordBuilder::new(Kind::MICROBLOG_ROOT, post.timestamp)
+                .nonce(Nonce::from_key(format!("batch post {i}").as_bytes()))
+                .tag(&post.tags[0])
+                .tag(&post.tags[1])
+                .payload(&post.payload)
+                .build(key)
+                .expect("a valid microblog post")
+        };
+        let batch_distinct = (0..BATCH_POOL)
+            .map(|i| {
+                let mut seed = [0x70u8; 32];
+                seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                batch_post(i, &SecretKey::from_bytes(&seed))
+            })
+            .collect();
+        let batch_one_author = (0..BATCH_POOL).map(|i| batch_post(i, &keys[0])).collect();
+
         Fixture {
             keys,
             posts,
@@ -163,6 +195,8 @@ impl Fixture {
             received: timestamp(start + 10_000_000_000_000),
             bound_keys,
             bound_signatures,
+            batch_distinct,
+            batch_one_author,
         }
     }
 }
@@ -193,6 +227,42 @@ fn rate(iterations: usize, mut call: impl FnMut(usize) -> bool) -> f64 {
     iterations as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Validates `records` records of `pool`, cycling through it, in batches of
+/// `size` (a divisor of the pool's length); returns records per second.
+fn batch_rate(pool: &[&[u8]], size: usize, records: usize) -> f64 {
+    let started = Instant::now();
+    let (mut done, mut valid) = (0, 0);
+    while done < records {
+        let at = done % pool.len();
+        let verdicts = Record::from_bytes_batch(black_box(&pool[at..at + size]));
+        valid += verdicts.iter().filter(|v| v.is_ok()).count();
+        done += size;
+    }
+    black_box(valid);
+    done as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Validates `records` records of `pool` one by one; records per second.
+fn single_rate(pool: &[&[u8]], records: usize) -> f64 {
+    rate(records, |i| {
+        Record::from_bytes(black_box(pool[i % pool.len()])).is_ok()
+    })
+}
+
+/// Records per second one by one and in each of `BATCH_SIZES`.
+#[derive(Default, Clone, Copy)]
+struct BatchRound {
+    single: f64,
+    batched: [f64; BATCH_SIZES.len()],
+}
+
+fn batch_round(pool: &[OwnedRecord], records: usize) -> BatchRound {
+    let slices: Vec<&[u8]> = pool.iter().map(|r| r.as_bytes()).collect();
+    let single = single_rate(&slices, records);
+    let batched = BATCH_SIZES.map(|size| batch_rate(&slices, size, records));
+    BatchRound { single, batched }
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -206,6 +276,8 @@ struct Round {
     verified_subkey: f64,
     bound: f64,
     matched: f64,
+    batch_distinct: BatchRound,
+    batch_one_author: BatchRound,
 }
 
 fn round(fixture: &Fixture, plan: &Plan) -> Round {
@@ -231,12 +303,19 @@ fn round(fixture: &Fixture, plan: &Plan) -> Round {
     let matched = rate(plan.match_iterations, |i| {
         black_box(filter).matches(black_box(&fixture.records[i % POOL]), fixture.received)
     });
+    // Whole passes over the batch pools, at least as many records as the
+    // other measurements.
+    let batch_records = n.div_ceil(BATCH_POOL).max(1) * BATCH_POOL;
+    let batch_distinct = batch_round(&fixture.batch_distinct, batch_records);
+    let batch_one_author = batch_round(&fixture.batch_one_author, batch_records);
     Round {
         signed,
         verified,
         verified_subkey,
         bound,
         matched,
+        batch_distinct,
+        batch_one_author,
     }
 }
 
@@ -262,6 +341,17 @@ fn main() {
         0 < matching && matching < POOL,
         "the filter must discriminate"
     );
+    for pool in [&fixture.batch_distinct, &fixture.batch_one_author] {
+        let slices: Vec<&[u8]> = pool.iter().map(|r| r.as_bytes()).collect();
+        let valid = Record::from_bytes_batch(&slices)
+            .iter()
+            .filter(|v| v.is_ok())
+            .count();
+        assert_eq!(
+            valid, BATCH_POOL,
+            "every record of the batch pools verifies"
+        );
+    }
     let record_len = fixture.records[0].len();
 
     round(&fixture, &plan);
@@ -291,6 +381,39 @@ fn main() {
         "core: filters matched/s: {matched:.0} (authors x10, kinds x2, since; {matching} of {POOL} records match)"
     );
     println!("core: verified/bound ratio: {ratio:.3} (target >= 0.95)");
+    for (name, pick_batch) in [
+        (
+            "each by another author",
+            (|r: &Round| r.batch_distinct) as fn(&Round) -> BatchRound,
+        ),
+        ("all by one author", |r: &Round| r.batch_one_author),
+    ] {
+        let single = median(
+            &mut rounds
+                .iter()
+                .map(|r| pick_batch(r).single)
+                .collect::<Vec<_>>(),
+        );
+        let mut line = format!(
+            "core: batch validation, {BATCH_POOL} records {name}: one by one {single:.0}/s"
+        );
+        for (i, size) in BATCH_SIZES.iter().enumerate() {
+            let batched = median(
+                &mut rounds
+                    .iter()
+                    .map(|r| pick_batch(r).batched[i])
+                    .collect::<Vec<_>>(),
+            );
+            let ratio = median(
+                &mut rounds
+                    .iter()
+                    .map(|r| pick_batch(r).batched[i] / pick_batch(r).single)
+                    .collect::<Vec<_>>(),
+            );
+            line.push_str(&format!("; batch {size}: {batched:.0}/s ({ratio:.2}x)"));
+        }
+        println!("{line}");
+    }
     println!(
         "core: summary: signed {signed:.0}/s, verified {verified:.0}/s = {:.1} us each, {ratio:.3} of the bound ({bound:.0}/s), filters matched {matched:.0}/s",
         1e6 / verified

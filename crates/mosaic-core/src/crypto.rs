@@ -180,35 +180,215 @@ pub(crate) fn verify_prehashed(
     context: &[u8],
     signature: &[u8; 64],
 ) -> Result<(), SignatureError> {
-    let mut r_bytes = [0u8; 32];
-    r_bytes.copy_from_slice(&signature[..32]);
-    let mut s_bytes = [0u8; 32];
-    s_bytes.copy_from_slice(&signature[32..]);
+    PreparedSignature::new(public, point, prehash, context, signature)?.verify()
+}
 
-    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))
-        .ok_or(SignatureError::NonCanonicalS)?;
-    let big_r = CompressedEdwardsY(r_bytes)
-        .decompress()
-        .ok_or(SignatureError::InvalidR)?;
-    if !is_canonical_encoding(&r_bytes) {
-        return Err(SignatureError::InvalidR);
+/// A signature whose encodings passed the strict checks (`s < L`, `R` a
+/// canonical point), with its challenge `k` computed: everything the
+/// equation needs, so that the single check and the batch check share every
+/// step before it.
+pub(crate) struct PreparedSignature {
+    r_bytes: [u8; 32],
+    big_r: EdwardsPoint,
+    s: Scalar,
+    public: [u8; 32],
+    point: EdwardsPoint,
+    prehash: [u8; 64],
+    k: Scalar,
+}
+
+impl PreparedSignature {
+    /// Checks the encodings of `signature`, in the order of the single check
+    /// (`s`, then `R`), and computes the challenge
+    /// `k = SHA-512(dom2(1, context) || R || A || prehash) mod L`. `point`
+    /// must come from [`decompress_public`] of `public`.
+    pub(crate) fn new(
+        public: &[u8; 32],
+        point: &EdwardsPoint,
+        prehash: &[u8; 64],
+        context: &[u8],
+        signature: &[u8; 64],
+    ) -> Result<PreparedSignature, SignatureError> {
+        let mut r_bytes = [0u8; 32];
+        r_bytes.copy_from_slice(&signature[..32]);
+        let mut s_bytes = [0u8; 32];
+        s_bytes.copy_from_slice(&signature[32..]);
+
+        let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))
+            .ok_or(SignatureError::NonCanonicalS)?;
+        let big_r = CompressedEdwardsY(r_bytes)
+            .decompress()
+            .ok_or(SignatureError::InvalidR)?;
+        if !is_canonical_encoding(&r_bytes) {
+            return Err(SignatureError::InvalidR);
+        }
+
+        let mut h = Sha512::new();
+        dom2(&mut h, context);
+        h.update(r_bytes);
+        h.update(public);
+        h.update(prehash);
+        let k = hash_to_scalar(h);
+        Ok(PreparedSignature {
+            r_bytes,
+            big_r,
+            s,
+            public: *public,
+            point: *point,
+            prehash: *prehash,
+            k,
+        })
     }
 
-    let mut h = Sha512::new();
-    dom2(&mut h, context);
-    h.update(r_bytes);
-    h.update(public);
-    h.update(prehash);
-    let k = hash_to_scalar(h);
-
-    // R' = [s]B - [k]A; the signature holds when [8](R' - R) is the identity.
-    let minus_a = -point;
-    let r_prime = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &minus_a, &s);
-    if (r_prime - big_r).mul_by_cofactor().is_identity() {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
+    /// The single check: `[8]([s]B - [k]A - R)` is the identity.
+    pub(crate) fn verify(&self) -> Result<(), SignatureError> {
+        // R' = [s]B - [k]A; the signature holds when [8](R' - R) is the identity.
+        let minus_a = -self.point;
+        let r_prime = EdwardsPoint::vartime_double_scalar_mul_basepoint(&self.k, &minus_a, &self.s);
+        if (r_prime - self.big_r).mul_by_cofactor().is_identity() {
+            Ok(())
+        } else {
+            Err(SignatureError::Mismatch)
+        }
     }
+}
+
+/// At or below this many signatures, a batch whose equation fails is settled
+/// by single checks rather than split again.
+const BATCH_SINGLE_BELOW: usize = 4;
+
+/// Verifies prepared signatures together, with exactly the verdicts that
+/// [`PreparedSignature::verify`] gives each alone: `true` where it holds.
+///
+/// The batch equation, with a weight `z_i` of 128 bits per signature, is
+///
+/// ```text
+/// [8]( [sum z_i s_i]B - sum [z_i]R_i - sum [z_i k_i]A_i ) == identity
+/// ```
+///
+/// computed as one variable-time multiscalar multiplication, in which
+/// signatures by the same key share one point. If every signature holds
+/// alone, each `[8]([s_i]B - R_i - [k_i]A_i)` is the identity, and so is any
+/// combination of them: a batch of good signatures always passes (whatever
+/// torsion their `R` or `A` carry, since `[8]` removes it). If some
+/// signature `j` fails alone, its term `E_j = [8](...)` is a point of the
+/// prime-order subgroup other than the identity, and for any fixed values of
+/// the other terms at most one value of `z_j` mod `L` makes the sum vanish:
+/// a bad batch passes with probability at most `2^-128` over `z_j`.
+///
+/// This crate has no randomness source, so the weights are derived (see
+/// [`batch_weights`]) from a BLAKE3 hash of every input of the batch: each
+/// `R`, `A`, `s` and prehash, the context and each position. To make a bad
+/// batch pass, an attacker must find inputs whose own hash yields the one
+/// bad weight, which is a preimage search against BLAKE3's 128-bit output
+/// per try; changing any input (or reordering) draws all weights anew. This
+/// is the Fiat-Shamir argument that Ed25519's own challenge rests on.
+///
+/// A failing batch is split in halves, each checked again with the same
+/// weights, down to [`BATCH_SINGLE_BELOW`] signatures, which are checked one
+/// by one; so every verdict `false` comes from the single check itself.
+pub(crate) fn verify_batch(items: &[PreparedSignature], context: &[u8]) -> Vec<bool> {
+    match items {
+        [] => Vec::new(),
+        // One signature costs what the single check costs.
+        [one] => vec![one.verify().is_ok()],
+        _ => {
+            let weights = batch_weights(items, context);
+            let mut verdicts = vec![false; items.len()];
+            settle(items, &weights, &mut verdicts);
+            verdicts
+        }
+    }
+}
+
+/// Settles the verdicts of `items` (aligned with `weights` and `verdicts`):
+/// all true when their equation holds, else half by half, and by single
+/// checks once a half is small.
+fn settle(items: &[PreparedSignature], weights: &[Scalar], verdicts: &mut [bool]) {
+    if batch_equation_holds(items, weights) {
+        verdicts.fill(true);
+        return;
+    }
+    let half = items.len() / 2;
+    let (items_l, items_r) = items.split_at(half);
+    let (weights_l, weights_r) = weights.split_at(half);
+    let (verdicts_l, verdicts_r) = verdicts.split_at_mut(half);
+    for (items, weights, verdicts) in [
+        (items_l, weights_l, verdicts_l),
+        (items_r, weights_r, verdicts_r),
+    ] {
+        if items.len() <= BATCH_SINGLE_BELOW {
+            for (item, verdict) in items.iter().zip(verdicts.iter_mut()) {
+                *verdict = item.verify().is_ok();
+            }
+        } else {
+            settle(items, weights, verdicts);
+        }
+    }
+}
+
+/// Whether `[8]([sum z_i s_i]B - sum [z_i]R_i - sum [z_i k_i]A_i)` is the
+/// identity, with the keys shared among signatures by the same key.
+fn batch_equation_holds(items: &[PreparedSignature], weights: &[Scalar]) -> bool {
+    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+    use curve25519_dalek::traits::VartimeMultiscalarMul;
+    use std::collections::HashMap;
+
+    let mut scalars = Vec::with_capacity(1 + 2 * items.len());
+    let mut points = Vec::with_capacity(1 + 2 * items.len());
+    scalars.push(Scalar::ZERO);
+    points.push(ED25519_BASEPOINT_POINT);
+    let mut b_scalar = Scalar::ZERO;
+    let mut key_scalars: Vec<Scalar> = Vec::new();
+    let mut key_points: Vec<EdwardsPoint> = Vec::new();
+    let mut key_at: HashMap<[u8; 32], usize> = HashMap::with_capacity(items.len());
+    for (item, z) in items.iter().zip(weights) {
+        b_scalar += z * item.s;
+        scalars.push(-z);
+        points.push(item.big_r);
+        let zk = z * item.k;
+        match key_at.get(&item.public) {
+            Some(&at) => key_scalars[at] += zk,
+            None => {
+                key_at.insert(item.public, key_points.len());
+                key_scalars.push(zk);
+                key_points.push(item.point);
+            }
+        }
+    }
+    scalars[0] = b_scalar;
+    scalars.extend(key_scalars.iter().map(|s| -s));
+    points.extend(key_points);
+    EdwardsPoint::vartime_multiscalar_mul(&scalars, &points)
+        .mul_by_cofactor()
+        .is_identity()
+}
+
+/// The 128-bit weights of a batch: the extendable output of a BLAKE3 hash
+/// (in key-derivation mode, under a context string of its own) of the
+/// number of signatures, the context, and for each signature in order its
+/// position, `R`, `A`, `s` and prehash; 16 bytes of output per signature.
+fn batch_weights(items: &[PreparedSignature], context: &[u8]) -> Vec<Scalar> {
+    let mut h = blake3::Hasher::new_derive_key("Mosaic cofactored Ed25519ph batch weights v1");
+    h.update(&(items.len() as u64).to_le_bytes());
+    h.update(&(context.len() as u64).to_le_bytes());
+    h.update(context);
+    for (i, item) in items.iter().enumerate() {
+        h.update(&(i as u64).to_le_bytes());
+        h.update(&item.r_bytes);
+        h.update(&item.public);
+        h.update(item.s.as_bytes());
+        h.update(&item.prehash);
+    }
+    let mut xof = h.finalize_xof();
+    items
+        .iter()
+        .map(|_| {
+            let mut wide = [0u8; 32];
+            xof.fill(&mut wide[..16]);
+            Scalar::from_bytes_mod_order(wide)
+        })
+        .collect()
 }
 
 trait IsIdentity {
@@ -259,6 +439,106 @@ mod tests {
             verify_prehashed(&public, &point, &prehash, RECORD_CONTEXT, &sig),
             Err(SignatureError::NonCanonicalS)
         );
+    }
+
+    /// A signature that holds only under the cofactored rule: a point of
+    /// order 8 added to `R`, and when `mixed_key`, to the key as well.
+    fn torsion_signature(i: u8, mixed_key: bool) -> PreparedSignature {
+        let t = CompressedEdwardsY(hex32(
+            "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        ))
+        .decompress()
+        .unwrap();
+        let key = Expanded::from_seed(&[i; 32]);
+        let mut a = key.public_point();
+        if mixed_key {
+            a += t;
+        }
+        let public = a.compress().to_bytes();
+        let point = decompress_public(&public).unwrap();
+        let prehash = blake3_xof64(&[i]);
+        let r = Scalar::from(1000 + u64::from(i));
+        let big_r = (&r * ED25519_BASEPOINT_TABLE + t).compress();
+        let mut h = Sha512::new();
+        dom2(&mut h, RECORD_CONTEXT);
+        h.update(big_r.as_bytes());
+        h.update(public);
+        h.update(prehash);
+        let s = r + hash_to_scalar(h) * key.scalar;
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(big_r.as_bytes());
+        sig[32..].copy_from_slice(s.as_bytes());
+        PreparedSignature::new(&public, &point, &prehash, RECORD_CONTEXT, &sig).unwrap()
+    }
+
+    #[test]
+    fn the_batch_equation_is_cofactored() {
+        let items: Vec<PreparedSignature> = (0..12u8)
+            .map(|i| torsion_signature(i, i % 3 == 0))
+            .collect();
+        for item in &items {
+            item.verify().unwrap();
+            // Without the cofactor the equation fails: the torsion is there.
+            let minus_a = -item.point;
+            let r_prime =
+                EdwardsPoint::vartime_double_scalar_mul_basepoint(&item.k, &minus_a, &item.s);
+            assert!(!(r_prime - item.big_r).is_identity());
+        }
+        // The equation itself holds, with no fall back to single checks.
+        let weights = batch_weights(&items, RECORD_CONTEXT);
+        assert!(batch_equation_holds(&items, &weights));
+        assert!(
+            verify_batch(&items, RECORD_CONTEXT)
+                .into_iter()
+                .all(|ok| ok)
+        );
+    }
+
+    #[test]
+    fn a_bad_signature_fails_the_batch_equation_and_is_found() {
+        let mut items: Vec<PreparedSignature> =
+            (0..9u8).map(|i| torsion_signature(i, false)).collect();
+        // Sign another prehash: the signature names this one.
+        items[5].prehash = blake3_xof64(b"another");
+        let sig = {
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(&items[5].r_bytes);
+            sig[32..].copy_from_slice(items[5].s.as_bytes());
+            sig
+        };
+        let (public, point, prehash) = (items[5].public, items[5].point, items[5].prehash);
+        items[5] = PreparedSignature::new(&public, &point, &prehash, RECORD_CONTEXT, &sig).unwrap();
+        let weights = batch_weights(&items, RECORD_CONTEXT);
+        assert!(!batch_equation_holds(&items, &weights));
+        let verdicts = verify_batch(&items, RECORD_CONTEXT);
+        assert_eq!(verdicts, (0..9).map(|i| i != 5).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn batch_weights_depend_on_every_input() {
+        let items: Vec<PreparedSignature> = (0..4u8).map(|i| torsion_signature(i, false)).collect();
+        let base = batch_weights(&items, RECORD_CONTEXT);
+        assert_eq!(base, batch_weights(&items, RECORD_CONTEXT), "deterministic");
+        assert!(
+            base.iter().all(|z| z.as_bytes()[16..] == [0u8; 16]),
+            "128 bits"
+        );
+        assert_ne!(base[0], base[1]);
+        assert_ne!(base, batch_weights(&items, SERVER_AUTH_CONTEXT));
+        assert_ne!(base[..3], batch_weights(&items[..3], RECORD_CONTEXT)[..]);
+        let mut changed: Vec<PreparedSignature> =
+            (0..4u8).map(|i| torsion_signature(i, false)).collect();
+        changed[3].prehash[63] ^= 1;
+        assert!(
+            batch_weights(&changed, RECORD_CONTEXT)
+                .iter()
+                .zip(&base)
+                .all(|(a, b)| a != b)
+        );
+        let mut swapped: Vec<PreparedSignature> =
+            (0..4u8).map(|i| torsion_signature(i, false)).collect();
+        swapped.swap(0, 1);
+        assert_ne!(batch_weights(&swapped, RECORD_CONTEXT)[2], base[2]);
     }
 
     /// The reference check: compress the decompressed point again.

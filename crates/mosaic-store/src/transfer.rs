@@ -21,6 +21,8 @@ const EXPORT_PROGRESS_EVERY: u64 = 1024;
 const PARALLEL_MIN: usize = 256;
 /// Most threads an import validates on.
 const MAX_THREADS: usize = 8;
+/// Records whose signatures are verified together, on one thread.
+const VERIFY_BATCH: usize = 64;
 
 /// What an import did, record by record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -215,18 +217,34 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize, StoreError
 
 type Checked = Result<OwnedRecord, (u64, RecordError)>;
 
-fn check((offset, bytes): (u64, Vec<u8>)) -> Checked {
-    OwnedRecord::from_vec(bytes).map_err(|e| (offset, e))
+/// Validates frames fully, their signatures checked together in batches of
+/// [`VERIFY_BATCH`], keeping their order.
+fn check(frames: Vec<(u64, Vec<u8>)>) -> Vec<Checked> {
+    let mut out = Vec::with_capacity(frames.len());
+    let mut rest = frames.into_iter();
+    loop {
+        let (offsets, batch): (Vec<u64>, Vec<Vec<u8>>) = rest.by_ref().take(VERIFY_BATCH).unzip();
+        if batch.is_empty() {
+            return out;
+        }
+        let verdicts = OwnedRecord::from_vec_batch(batch);
+        out.extend(
+            offsets
+                .into_iter()
+                .zip(verdicts)
+                .map(|(offset, verdict)| verdict.map_err(|e| (offset, e))),
+        );
+    }
 }
 
-/// Validates frames fully, on several threads when there are many, keeping
-/// their order.
+/// Validates frames fully, on several threads when there are many (each
+/// verifying its share in batches), keeping their order.
 fn validate(frames: Vec<(u64, Vec<u8>)>) -> Vec<Checked> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_THREADS);
     if threads <= 1 || frames.len() < PARALLEL_MIN {
-        return frames.into_iter().map(check).collect();
+        return check(frames);
     }
     let per_thread = frames.len().div_ceil(threads);
     let mut chunks = Vec::with_capacity(threads);
@@ -241,7 +259,7 @@ fn validate(frames: Vec<(u64, Vec<u8>)>) -> Vec<Checked> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
-            .map(|chunk| scope.spawn(move || chunk.into_iter().map(check).collect::<Vec<_>>()))
+            .map(|chunk| scope.spawn(move || check(chunk)))
             .collect();
         let mut out = Vec::new();
         for handle in handles {
@@ -298,6 +316,44 @@ mod tests {
             read_frame(&mut r, &mut offset),
             Err(StoreError::ImportTruncated { offset: 0 })
         ));
+    }
+
+    #[test]
+    fn batched_validation_gives_each_record_its_own_verdict() {
+        use mosaic_core::{Kind, Nonce, Record, RecordBuilder, SecretKey};
+        let keys: Vec<SecretKey> = (0..5u8).map(|i| SecretKey::from_bytes(&[i; 32])).collect();
+        let at = Timestamp::from_nanos(1_750_000_000_000_000_000).unwrap();
+        // Enough records for several threads, each with several batches.
+        let frames: Vec<(u64, Vec<u8>)> = (0..PARALLEL_MIN as u64 + 200)
+            .map(|i| {
+                let mut bytes = RecordBuilder::new(Kind::MICROBLOG_ROOT, at)
+                    .nonce(Nonce::from_key(&i.to_le_bytes()))
+                    .payload(format!("record {i}").as_bytes())
+                    .build(&keys[i as usize % keys.len()])
+                    .unwrap()
+                    .into_vec();
+                let len = bytes.len();
+                match i % 97 {
+                    // A signature that does not hold, one whose s is out
+                    // of range, and a changed payload.
+                    3 => bytes[len - 40] ^= 1,
+                    50 => bytes[len - 1] |= 0xf0,
+                    70 => bytes[HEADER_LEN] ^= 1,
+                    _ => {}
+                }
+                (i * 1000, bytes)
+            })
+            .collect();
+        let expected: Vec<_> = frames
+            .iter()
+            .map(|(offset, bytes)| {
+                Record::from_bytes(bytes)
+                    .map(|r| r.to_owned())
+                    .map_err(|e| (*offset, e))
+            })
+            .collect();
+        assert_eq!(expected.iter().filter(|v| v.is_err()).count(), 14);
+        assert_eq!(validate(frames), expected);
     }
 
     #[test]
