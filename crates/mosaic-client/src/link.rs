@@ -552,9 +552,8 @@ fn verify_records(frames: &[Bytes]) -> Vec<Result<OwnedRecord, MessageError>> {
         .iter()
         .map(|f| f.get(8..).unwrap_or_default())
         .collect();
-    items
-        .iter()
-        .map(|bytes| Record::from_bytes(bytes))
+    Record::from_bytes_batch(&items)
+        .into_iter()
         .map(|verdict| verdict.map(Record::to_owned).map_err(MessageError::Record))
         .collect()
 }
