@@ -255,7 +255,7 @@ impl PreparedSignature {
 
 /// At or below this many signatures, a batch whose equation fails is settled
 /// by single checks rather than split again.
-const BATCH_SINGLE_BELOW: usize = 4;
+const SINGLE_CHECKS_UP_TO: usize = 4;
 
 /// Verifies prepared signatures together, with exactly the verdicts that
 /// [`PreparedSignature::verify`] gives each alone: `true` where it holds.
@@ -278,14 +278,19 @@ const BATCH_SINGLE_BELOW: usize = 4;
 ///
 /// This crate has no randomness source, so the weights are derived (see
 /// [`batch_weights`]) from a BLAKE3 hash of every input of the batch: each
-/// `R`, `A`, `s` and prehash, the context and each position. To make a bad
-/// batch pass, an attacker must find inputs whose own hash yields the one
-/// bad weight, which is a preimage search against BLAKE3's 128-bit output
-/// per try; changing any input (or reordering) draws all weights anew. This
-/// is the Fiat-Shamir argument that Ed25519's own challenge rests on.
+/// `R`, `A`, `s` and prehash, the context and each position. The weights
+/// are fixed only once every input is, and changing any input (or the
+/// order) draws all of them anew. Treating BLAKE3 as a random function, each
+/// batch an attacker tries passes with a bad signature with probability at
+/// most `2^-128` (times the number of equations checked on it, below `2n`),
+/// so forging a pass takes about `2^128` hash evaluations: the Fiat-Shamir
+/// argument on which Ed25519's own challenge rests. Records of other
+/// senders in the same batch do not help, since they are hashed too. And
+/// the verdicts are reproducible: the same batch gives the same answer
+/// everywhere.
 ///
 /// A failing batch is split in halves, each checked again with the same
-/// weights, down to [`BATCH_SINGLE_BELOW`] signatures, which are checked one
+/// weights, down to [`SINGLE_CHECKS_UP_TO`] signatures, which are checked one
 /// by one; so every verdict `false` comes from the single check itself.
 pub(crate) fn verify_batch(items: &[PreparedSignature], context: &[u8]) -> Vec<bool> {
     match items {
@@ -317,7 +322,7 @@ fn settle(items: &[PreparedSignature], weights: &[Scalar], verdicts: &mut [bool]
         (items_l, weights_l, verdicts_l),
         (items_r, weights_r, verdicts_r),
     ] {
-        if items.len() <= BATCH_SINGLE_BELOW {
+        if items.len() <= SINGLE_CHECKS_UP_TO {
             for (item, verdict) in items.iter().zip(verdicts.iter_mut()) {
                 *verdict = item.verify().is_ok();
             }
@@ -329,6 +334,11 @@ fn settle(items: &[PreparedSignature], weights: &[Scalar], verdicts: &mut [bool]
 
 /// Whether `[8]([sum z_i s_i]B - sum [z_i]R_i - sum [z_i k_i]A_i)` is the
 /// identity, with the keys shared among signatures by the same key.
+///
+/// It computes the negation, `sum [z_i]R_i + sum [z_i k_i]A_i -
+/// [sum z_i s_i]B`, which is the identity exactly when the other is: so the
+/// scalars of the `R_i` are the weights themselves, 128 bits long, whose
+/// upper halves cost the multiplication no additions.
 fn batch_equation_holds(items: &[PreparedSignature], weights: &[Scalar]) -> bool {
     use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
     use curve25519_dalek::traits::VartimeMultiscalarMul;
@@ -344,7 +354,7 @@ fn batch_equation_holds(items: &[PreparedSignature], weights: &[Scalar]) -> bool
     let mut key_at: HashMap<[u8; 32], usize> = HashMap::with_capacity(items.len());
     for (item, z) in items.iter().zip(weights) {
         b_scalar += z * item.s;
-        scalars.push(-z);
+        scalars.push(*z);
         points.push(item.big_r);
         let zk = z * item.k;
         match key_at.get(&item.public) {
@@ -356,8 +366,8 @@ fn batch_equation_holds(items: &[PreparedSignature], weights: &[Scalar]) -> bool
             }
         }
     }
-    scalars[0] = b_scalar;
-    scalars.extend(key_scalars.iter().map(|s| -s));
+    scalars[0] = -b_scalar;
+    scalars.extend(key_scalars);
     points.extend(key_points);
     EdwardsPoint::vartime_multiscalar_mul(&scalars, &points)
         .mul_by_cofactor()

@@ -10,6 +10,9 @@
 //!   encodings (`mopub0`, `mosrv0`, `mosec0`).
 //! - [`Record`] (a validated view over bytes) and [`OwnedRecord`], made by
 //!   [`RecordBuilder`]; named by [`Id`], [`Address`] and [`Reference`].
+//!   [`Record::from_bytes_batch`] validates many records at once, with the
+//!   verdicts of [`Record::from_bytes`] and their signatures checked
+//!   together.
 //!
 //! ```
 //! use mosaic_core::{Kind, Nonce, OwnedRecord, RecordBuilder, SecretKey, Timestamp};
