@@ -97,7 +97,7 @@ impl Store {
             Store::create(dir, &path, &config)?;
         }
         let db = Store::engine(&path, &config, false)?;
-        let (id, checkpointed) = check_format(&db, &path)?;
+        let (id, checkpointed) = check_format(&db, &path, &config)?;
         let (mut log, bytes) = Log::open(dir, &id)?;
         let replayed = recover(&db, &config, &mut log, &bytes, &id, checkpointed)?;
         let store = Store {
@@ -153,7 +153,7 @@ impl Store {
         let fresh = dir.join(format!("{prefix}{}", std::process::id()));
         {
             let db = Store::engine(&fresh, config, true)?;
-            check_format(&db, &fresh)?;
+            check_format(&db, &fresh, config)?;
         }
         // A hard link fails if another process created the store meanwhile;
         // where the file system has no hard links, a rename does.
@@ -546,10 +546,14 @@ impl Store {
 }
 
 /// Checks the format version, or writes it into a new database, and
-/// creates any missing table.
-fn check_format(db: &Database, path: &Path) -> Result<(StoreId, u64), StoreError> {
-    let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::Immediate)?;
+/// creates any missing table. Returns the store's identity (drawn now for
+/// a store that has none) and the last log entry the database holds.
+fn check_format(
+    db: &Database,
+    path: &Path,
+    config: &StoreConfig,
+) -> Result<(StoreId, u64), StoreError> {
+    let txn = durable_txn(db, config)?;
     let found = {
         let mut meta = txn.open_table(META)?;
         let found = match meta.get(META_FORMAT_VERSION)? {
