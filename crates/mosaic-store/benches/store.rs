@@ -54,6 +54,8 @@ struct Sizes {
     records: usize,
     singles: usize,
     thousands: usize,
+    /// Samples of each commit latency (batches of 1 and of 10, bare fdatasync).
+    latency: usize,
     queries: usize,
     validated_import: usize,
 }
@@ -64,6 +66,7 @@ fn sizes() -> Sizes {
             records: 20_000,
             singles: 50,
             thousands: 3,
+            latency: 200,
             queries: 200,
             validated_import: 5_000,
         }
@@ -72,6 +75,7 @@ fn sizes() -> Sizes {
             records: 1_000_000,
             singles: 300,
             thousands: 20,
+            latency: 500,
             queries: 1_000,
             validated_import: 100_000,
         }
@@ -360,10 +364,50 @@ fn time_queries(
     (p50, p99, max, mean)
 }
 
+/// The latency of one durable `insert_batch` of 1 and of 10 records, and
+/// of a bare `fdatasync` after a 100-byte append to a file in the same
+/// directory, taking turns so that all three see the same load.
+fn commit_latency(
+    store: &Store,
+    dir: &TempDir,
+    records: &[OwnedRecord],
+    samples: usize,
+    received: Timestamp,
+) {
+    let path = dir.path().join("bench-fdatasync");
+    let mut file = File::create(&path).expect("scratch file");
+    let (mut one, mut ten, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    let (singles, tens) = records.split_at(samples);
+    for (single, group) in singles.iter().zip(tens.chunks(10)) {
+        let started = Instant::now();
+        store.insert(single, received).expect("insert");
+        one.push(started.elapsed());
+        let started = Instant::now();
+        store
+            .insert_batch(group.iter().map(|r| (r, received)))
+            .expect("insert");
+        ten.push(started.elapsed());
+        let started = Instant::now();
+        file.write_all(&[7u8; 100]).expect("append");
+        file.sync_data().expect("fdatasync");
+        bare.push(started.elapsed());
+    }
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    for (name, samples) in [
+        ("insert_batch of 1", one),
+        ("insert_batch of 10", ten),
+        ("bare fdatasync, 100 B", bare),
+    ] {
+        let (p50, p99, _) = percentiles(samples);
+        println!("durable {name:<22} p50 {p50:>7.3} ms   p99 {p99:>7.3} ms");
+    }
+}
+
 fn main() {
     let sizes = sizes();
     let n = sizes.records;
-    let extra = sizes.singles + sizes.thousands * 1000;
+    let extra = sizes.singles + sizes.thousands * 1000 + sizes.latency * 11;
     println!("store bench: {n} records (MOSAIC_BENCH_QUICK=1 for 20,000)");
     let authors = authors(n + extra);
     let all = dataset(n, extra, &authors);
@@ -445,7 +489,8 @@ fn main() {
     }
 
     // Durable inserts into the filled store.
-    let (singles, thousands) = fresh.split_at(sizes.singles);
+    let (singles, rest) = fresh.split_at(sizes.singles);
+    let (thousands, latency) = rest.split_at(sizes.thousands * 1000);
     let started = Instant::now();
     for r in singles {
         store.insert(r, received).expect("insert");
@@ -464,6 +509,8 @@ fn main() {
         "durable insert, batches of 1000:          {:>10.0} records/s",
         rate(thousands.len(), started.elapsed())
     );
+
+    commit_latency(&store, &dir, latency, sizes.latency, received);
 
     // Queries, warm.
     let mut rng = StdRng::seed_from_u64(42);

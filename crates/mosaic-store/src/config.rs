@@ -1,5 +1,7 @@
 //! [`StoreConfig`]: the settings a store is opened with.
 
+use std::time::Duration;
+
 /// How a [`Store`](crate::Store) is opened.
 ///
 /// Build it from [`Default`] and change the fields you need:
@@ -44,6 +46,22 @@ pub struct StoreConfig {
     /// Default: 64 MiB. An import holds one batch in memory, with about 200
     /// bytes of index entries per record.
     pub import_batch_bytes: u64,
+    /// Record writes are made durable in the write-ahead log (one
+    /// `fdatasync` per batch) and applied to the database without waiting
+    /// for the disk; a checkpoint makes the database durable and empties
+    /// the log once this many records were logged since the last one.
+    /// Default: 20,000. A batch of at least this many records skips the log
+    /// and commits durably in the database directly (an import does so).
+    pub checkpoint_records: u64,
+    /// A checkpoint also follows the first logged write made this long
+    /// after the last one. Default: 1 s. The log holds what was written
+    /// since the last checkpoint, and opening after a crash replays it.
+    pub checkpoint_interval: Duration,
+    /// A checkpoint also follows once the log holds this many bytes; a
+    /// batch of this many record bytes or more skips the log, as a batch of
+    /// `checkpoint_records` does. Default: 32 MiB. The log is read whole
+    /// when the store opens.
+    pub checkpoint_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -54,6 +72,9 @@ impl Default for StoreConfig {
             quick_repair: true,
             import_batch: 100_000,
             import_batch_bytes: 64 * 1024 * 1024,
+            checkpoint_records: 20_000,
+            checkpoint_interval: Duration::from_secs(1),
+            checkpoint_bytes: 32 * 1024 * 1024,
         }
     }
 }

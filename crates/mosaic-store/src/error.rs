@@ -48,6 +48,16 @@ pub enum StoreError {
     /// [`Store::remove`](crate::Store::remove) or by re-importing an export.
     #[error("damaged data in the store: {0}")]
     Corrupt(#[from] Corruption),
+    /// The store's write-ahead log (`store.wal`, beside the database) cannot
+    /// be used; `problem` says why and what to do. A store that refuses its
+    /// log changes nothing.
+    #[error("the write-ahead log {}: {problem}", path.display())]
+    Log {
+        /// The log file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: LogProblem,
+    },
     /// Reading an import stream, writing an export stream or preparing the
     /// store's directory failed.
     #[error("I/O error: {0}")]
@@ -104,7 +114,7 @@ impl StoreError {
     /// | [`AlreadyOpen`](Self::AlreadyOpen) | yes: the other holder may close it |
     /// | [`Io`](Self::Io), [`Database`](Self::Database) on I/O | when the I/O error's kind is [`Interrupted`](std::io::ErrorKind::Interrupted), [`WouldBlock`](std::io::ErrorKind::WouldBlock), [`TimedOut`](std::io::ErrorKind::TimedOut) or [`ResourceBusy`](std::io::ErrorKind::ResourceBusy); not for other kinds, such as a full disk or a denied permission |
     /// | [`Database`](Self::Database), other | only when the file is open elsewhere; not for damage, an engine format to upgrade or an engine that needs reopening after a failed write |
-    /// | [`FormatVersion`](Self::FormatVersion), [`NotAStore`](Self::NotAStore), [`Corrupt`](Self::Corrupt) | no: an operator must act |
+    /// | [`FormatVersion`](Self::FormatVersion), [`NotAStore`](Self::NotAStore), [`Corrupt`](Self::Corrupt), [`Log`](Self::Log) | no: an operator must act (for a failed log write: reopen the store) |
     /// | [`BlobHashMismatch`](Self::BlobHashMismatch), [`BlobTooLarge`](Self::BlobTooLarge) | no: the same request fails again |
     /// | [`ImportFrame`](Self::ImportFrame), [`ImportTruncated`](Self::ImportTruncated) | no: the stream is damaged |
     pub fn is_transient(&self) -> bool {
@@ -115,6 +125,7 @@ impl StoreError {
             StoreError::FormatVersion { .. }
             | StoreError::NotAStore { .. }
             | StoreError::Corrupt(_)
+            | StoreError::Log { .. }
             | StoreError::BlobHashMismatch { .. }
             | StoreError::BlobTooLarge { .. }
             | StoreError::ImportFrame { .. }
@@ -133,6 +144,60 @@ fn transient_io(kind: std::io::ErrorKind) -> bool {
             | ErrorKind::TimedOut
             | ErrorKind::ResourceBusy
     )
+}
+
+/// Why a store cannot use its write-ahead log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogProblem {
+    /// The file does not begin with the log's magic bytes (or is shorter
+    /// than its header): it is not a Mosaic store log. Move it away; if it
+    /// was the log of this store, writes acknowledged since its last
+    /// checkpoint are lost.
+    #[error("is not a Mosaic store log; move it out of the store's directory")]
+    NotALog,
+    /// The log was written in another layout version.
+    #[error(
+        "has log version {found}, this program reads only version {expected}; open the store with the program that wrote it once, which empties the log"
+    )]
+    Version {
+        /// The version the log records.
+        found: u32,
+        /// The version this program reads and writes.
+        expected: u32,
+    },
+    /// The log's header fails its checksum.
+    #[error("has a damaged header; move it away (writes since the last checkpoint are lost)")]
+    DamagedHeader,
+    /// The log belongs to another store (its identity differs from the one
+    /// this database records): a log copied or moved between directories.
+    #[error(
+        "belongs to another store; put it back beside its own database, or move it away if that store is gone"
+    )]
+    OtherStore,
+    /// The log's first entry comes after the entry following the last one
+    /// the database holds: entries in between are missing.
+    #[error(
+        "is missing entries: the database holds entries up to {checkpointed} and the log begins at {first}; restore the log or a backup"
+    )]
+    Gap {
+        /// The last entry the database holds.
+        checkpointed: u64,
+        /// The first entry of the log.
+        first: u64,
+    },
+    /// An entry passed its checksum but does not decode: the log was
+    /// written by a program with another layout.
+    #[error("holds entry {seq}, which does not decode; restore a backup")]
+    BadEntry {
+        /// The entry's sequence number.
+        seq: u64,
+    },
+    /// A write to the log or to the database failed halfway, so the two may
+    /// disagree: no more writes are taken until the store is reopened,
+    /// which recovers every acknowledged write from the log.
+    #[error("failed an earlier write; close and reopen the store")]
+    Failed,
 }
 
 /// What is damaged, when the store reads back data it cannot make sense of.

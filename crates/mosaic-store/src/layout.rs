@@ -30,6 +30,13 @@ pub(crate) const FORMAT_VERSION: u32 = 2;
 
 /// The `meta` entry holding the format version.
 pub(crate) const META_FORMAT_VERSION: &str = "format_version";
+/// The `meta` entry holding the store's identity (16 bytes), which ties the
+/// write-ahead log to this database.
+pub(crate) const META_STORE_ID: &str = "store_id";
+/// The `meta` entry holding the sequence number (postcard `u64`) of the
+/// last log entry applied to the database, written in the same transaction
+/// as that entry's changes.
+pub(crate) const META_LOG_SEQUENCE: &str = "log_sequence";
 
 /// Length of a short id: the timestamp (8) and 8 bytes of the hash.
 pub(crate) const SHORT_LEN: usize = 16;

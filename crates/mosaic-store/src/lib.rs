@@ -10,8 +10,12 @@
 //! moderation data: the allow-list of served users and the banned keys and
 //! addresses ([`Store::moderation`]).
 //!
-//! Writes commit durably before they return; [`Store::insert_batch`] makes
-//! one commit for many records (the server's group commit). Readers see
+//! Writes are durable before they return; [`Store::insert_batch`] makes
+//! many records durable at once (the server's group commit), with one
+//! append and one `fdatasync` of a write-ahead log, and applies them to the
+//! database, where every later read sees them; checkpoints make the
+//! database itself durable every so often, and opening after a crash
+//! replays the log. Readers see
 //! consistent snapshots and never block the writer. The on-disk layout is
 //! described in `docs/STORE.md`.
 //!
@@ -65,17 +69,19 @@ mod postings;
 mod query;
 mod store;
 mod transfer;
+mod wal;
 mod write;
 
 pub use blob::{BlobOutcome, blob_hash};
 pub use config::StoreConfig;
-pub use error::{Corruption, DatabaseError, StoreError};
+pub use error::{Corruption, DatabaseError, LogProblem, StoreError};
 #[cfg(any(test, feature = "fault-injection"))]
 pub use fault::Fault;
 pub use moderation::{Ban, Moderation};
 pub use query::{QueryCursor, Records, StoredRecord};
 pub use store::{DATABASE_FILE, KindStats, Store, StoreStats};
 pub use transfer::ImportReport;
+pub use wal::LOG_FILE;
 pub use write::InsertOutcome;
 
 #[cfg(test)]

@@ -308,7 +308,7 @@ mod tests {
                 .unwrap()
                 .insert(&[3; 32], [0xff, 0xff, 0xff].as_slice())
                 .unwrap();
-            txn.commit().unwrap();
+            store.commit(txn).unwrap();
         }
         assert!(matches!(
             store.moderation(),

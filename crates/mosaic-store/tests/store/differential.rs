@@ -9,7 +9,7 @@ use mosaic_core::{
     Address, DuplicateHandling, Filter, FilterBuilder, Id, Kind, OwnedFilter, OwnedRecord,
     OwnedTag, PublicKey, SecretKey, TagType, Timestamp,
 };
-use mosaic_store::{InsertOutcome, Store, StoreConfig};
+use mosaic_store::{DATABASE_FILE, InsertOutcome, LOG_FILE, Store, StoreConfig};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -367,11 +367,31 @@ fn compare_everything(world: &mut World, store: &Store, model: &Model) {
     assert_eq!(got, per_kind);
 }
 
+/// Copies a store's files as they are on disk: what a process killed at
+/// this instant would leave behind.
+fn crash_image(from: &TempDir) -> TempDir {
+    let to = TempDir::new("differential-image");
+    for name in [DATABASE_FILE, LOG_FILE] {
+        std::fs::copy(from.path().join(name), to.path().join(name)).unwrap();
+    }
+    to
+}
+
+/// Checkpoints every 1 to 200 records, so that runs reopen with logs of
+/// every length.
+fn config(world: &mut World) -> StoreConfig {
+    let mut config = StoreConfig::default();
+    config.checkpoint_records = world.rng.random_range(1..200);
+    config.checkpoint_interval = std::time::Duration::from_secs(3600);
+    config
+}
+
 fn run(seed: u64, records: usize, filters: usize) {
-    let dir = TempDir::new("differential");
-    let mut store = Store::open(dir.path(), StoreConfig::default()).unwrap();
-    let mut model = Model::default();
+    let mut dir = TempDir::new("differential");
     let mut world = World::new(seed);
+    let mut store = Store::open(dir.path(), config(&mut world)).unwrap();
+    let mut model = Model::default();
+    let (mut reopened, mut recovered) = (0, 0);
     let mut outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut step = 0;
     while world.made.len() < records {
@@ -410,7 +430,28 @@ fn run(seed: u64, records: usize, filters: usize) {
         if step % 40 == 0 {
             compare_queries(&mut world, &store, &model, 10);
         }
+        // Random reopen points: closed cleanly, or recovered from the
+        // files a kill at this instant would leave (the log replayed).
+        // The two alternate.
+        if world.rng.random_bool(0.06) {
+            let image = (recovered <= reopened).then(|| crash_image(&dir));
+            drop(store);
+            if let Some(image) = image {
+                dir = image;
+                recovered += 1;
+            } else {
+                reopened += 1;
+            }
+            store = Store::open(dir.path(), config(&mut world)).unwrap();
+            if world.rng.random_bool(0.3) {
+                compare_everything(&mut world, &store, &model);
+            }
+        }
     }
+    assert!(
+        reopened >= 2 && recovered >= 2,
+        "too few reopen points: {reopened} closed, {recovered} recovered"
+    );
     // Every case of D-7 happened, many times.
     for name in [
         "inserted",

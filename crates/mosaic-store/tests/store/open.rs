@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use mosaic_core::{DuplicateHandling, FilterBuilder, OwnedFilter};
-use mosaic_store::{Corruption, DATABASE_FILE, InsertOutcome, Store, StoreConfig, StoreError};
+use mosaic_store::{
+    Corruption, DATABASE_FILE, InsertOutcome, LOG_FILE, LogProblem, Store, StoreConfig, StoreError,
+};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::common::{Spec, TempDir, kind, secret, ts};
@@ -37,15 +39,19 @@ fn an_interrupted_creation_leaves_nothing_behind() {
     // temporary name, and no store.
     let leftover = dir.path().join(format!("{DATABASE_FILE}.new-999999"));
     std::fs::write(&leftover, b"half a header").unwrap();
+    let log_leftover = dir.path().join(format!("{LOG_FILE}.new-999999"));
+    std::fs::write(&log_leftover, b"MOSAIC").unwrap();
     let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     assert!(!leftover.exists());
+    assert!(!log_leftover.exists());
     assert!(dir.path().join(DATABASE_FILE).exists());
     assert_eq!(store.stats().unwrap().records, 0);
-    let names: Vec<_> = std::fs::read_dir(dir.path())
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, vec![DATABASE_FILE.to_owned()]);
+    names.sort();
+    assert_eq!(names, vec![DATABASE_FILE.to_owned(), LOG_FILE.to_owned()]);
 }
 
 #[test]
@@ -325,4 +331,130 @@ fn concurrent_writers_and_readers_agree() {
         h.join().unwrap();
     }
     assert_eq!(store.stats().unwrap().records, 40);
+}
+
+/// A store that checkpoints only when told, so that its log keeps every
+/// write.
+fn logging_config() -> StoreConfig {
+    let mut config = StoreConfig::default();
+    config.checkpoint_records = u64::MAX;
+    config.checkpoint_interval = std::time::Duration::from_secs(3600);
+    config.checkpoint_bytes = u64::MAX;
+    config
+}
+
+/// Copies a store's files as they are on disk: what a process killed at
+/// this instant would leave behind.
+fn crash_image(from: &TempDir) -> TempDir {
+    let to = TempDir::new("image");
+    for name in [DATABASE_FILE, LOG_FILE] {
+        std::fs::copy(from.path().join(name), to.path().join(name)).unwrap();
+    }
+    to
+}
+
+#[test]
+fn acknowledged_writes_are_replayed_from_the_log_and_a_torn_tail_is_dropped() {
+    let dir = TempDir::new("replay");
+    let store = Store::open(dir.path(), logging_config()).unwrap();
+    let key = secret(1);
+    let unique = kind(DuplicateHandling::Unique, 1);
+    let replaceable = kind(DuplicateHandling::Replaceable, 2);
+    let kept: Vec<_> = (0..20u64)
+        .map(|i| Spec::new(unique, ts(i), &i.to_le_bytes()).sign(&key))
+        .collect();
+    for chunk in kept.chunks(7) {
+        store
+            .insert_batch(chunk.iter().map(|r| (r, ts(99))))
+            .unwrap();
+    }
+    // Three versions at one address, the middle one replaced within its
+    // batch; then a removal.
+    let versions: Vec<_> = (0..3u64)
+        .map(|i| Spec::new(replaceable, ts(100 + i), b"here").sign(&key))
+        .collect();
+    store.insert(&versions[0], ts(99)).unwrap();
+    store
+        .insert_batch([(&versions[1], ts(99)), (&versions[2], ts(99))])
+        .unwrap();
+    assert!(store.remove(&kept[3].id()).unwrap());
+    let image = crash_image(&dir);
+    let log_len = std::fs::metadata(image.path().join(LOG_FILE))
+        .unwrap()
+        .len();
+    // A torn entry at the end: an append the kill cut short.
+    {
+        use std::io::Write;
+        let mut log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(image.path().join(LOG_FILE))
+            .unwrap();
+        log.write_all(&[0x40, 0, 0, 0, 1, 2, 3]).unwrap();
+    }
+    let expected = store.stats().unwrap();
+    drop(store);
+    for _ in 0..2 {
+        let recovered = Store::open(image.path(), StoreConfig::default()).unwrap();
+        for (i, r) in kept.iter().enumerate() {
+            assert_eq!(recovered.contains(&r.id()).unwrap(), i != 3, "record {i}");
+        }
+        let address = versions[2].address();
+        let at_address: Vec<_> = recovered
+            .versions(&address)
+            .unwrap()
+            .map(|r| r.unwrap().record.id())
+            .collect();
+        assert_eq!(at_address, [versions[2].id()]);
+        let mut stats = recovered.stats().unwrap();
+        stats.file_bytes = expected.file_bytes;
+        assert_eq!(stats, expected);
+        // Recovery checkpointed and emptied the log.
+        assert!(
+            std::fs::metadata(image.path().join(LOG_FILE))
+                .unwrap()
+                .len()
+                < log_len
+        );
+    }
+}
+
+#[test]
+fn a_log_of_another_store_or_format_is_refused() {
+    let (a, b) = (TempDir::new("log-a"), TempDir::new("log-b"));
+    let record = Spec::new(kind(DuplicateHandling::Unique, 1), ts(1), b"a").sign(&secret(1));
+    drop(Store::open(a.path(), StoreConfig::default()).unwrap());
+    {
+        let store = Store::open(b.path(), logging_config()).unwrap();
+        store.insert(&record, ts(2)).unwrap();
+        let image = crash_image(&b);
+        std::fs::copy(image.path().join(LOG_FILE), a.path().join(LOG_FILE)).unwrap();
+    }
+    let refused = |dir: &TempDir| match Store::open(dir.path(), StoreConfig::default()) {
+        Err(StoreError::Log { path, problem }) => {
+            assert_eq!(path, dir.path().join(LOG_FILE));
+            problem
+        }
+        other => panic!("expected a refused log, got {other:?}"),
+    };
+    assert_eq!(refused(&a), LogProblem::OtherStore);
+    let message = Store::open(a.path(), StoreConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("another store"), "{message}");
+    // Not a log at all; a log of another version.
+    std::fs::write(
+        a.path().join(LOG_FILE),
+        b"something else entirely, and long enough",
+    )
+    .unwrap();
+    assert_eq!(refused(&a), LogProblem::NotALog);
+    let mut bytes = std::fs::read(b.path().join(LOG_FILE)).unwrap();
+    bytes[8] = 99;
+    std::fs::write(b.path().join(LOG_FILE), &bytes).unwrap();
+    assert!(matches!(refused(&b), LogProblem::Version { found: 99, .. }));
+    bytes[8] = 1;
+    std::fs::write(b.path().join(LOG_FILE), &bytes).unwrap();
+    // Put back, the store's own log opens, with the record.
+    let store = Store::open(b.path(), StoreConfig::default()).unwrap();
+    assert!(store.contains(&record.id()).unwrap());
 }
