@@ -8,6 +8,9 @@
 //!   shared machine;
 //! - import from an export stream, with full re-validation;
 //! - durable batched inserts into the filled store (batches of 1 and 1,000);
+//! - the latency of one durable `insert_batch` of 1 and of 10 records,
+//!   logged and with a durable database commit each, beside a bare
+//!   `fdatasync` on the same disk;
 //! - query latency p50/p99 on the filled store, warm: author + limit 500,
 //!   kind + since, tag;
 //! - bytes on disk per record, both files measured closed.
@@ -364,50 +367,66 @@ fn time_queries(
     (p50, p99, max, mean)
 }
 
-/// The latency of one durable `insert_batch` of 1 and of 10 records, and
-/// of a bare `fdatasync` after a 100-byte append to a file in the same
-/// directory, taking turns so that all three see the same load.
+/// The latency of one durable `insert_batch` of 1 and of 10 records, with
+/// the write-ahead log (the default) and with one durable database commit
+/// per batch (`checkpoint_records: 1`, as every batch was committed before
+/// the log), and of a bare `fdatasync` after a 100-byte append to a file in
+/// the same directory, taken in turn with each. Reopens the store for the
+/// second half and returns it reopened with `config`.
 fn commit_latency(
-    store: &Store,
+    store: Store,
     dir: &TempDir,
+    config: &StoreConfig,
     records: &[OwnedRecord],
     samples: usize,
     received: Timestamp,
-) {
+) -> Store {
     let path = dir.path().join("bench-fdatasync");
     let mut file = File::create(&path).expect("scratch file");
-    let (mut one, mut ten, mut bare) = (Vec::new(), Vec::new(), Vec::new());
-    let (singles, tens) = records.split_at(samples);
-    for (single, group) in singles.iter().zip(tens.chunks(10)) {
-        let started = Instant::now();
-        store.insert(single, received).expect("insert");
-        one.push(started.elapsed());
-        let started = Instant::now();
-        store
-            .insert_batch(group.iter().map(|r| (r, received)))
-            .expect("insert");
-        ten.push(started.elapsed());
-        let started = Instant::now();
-        file.write_all(&[7u8; 100]).expect("append");
-        file.sync_data().expect("fdatasync");
-        bare.push(started.elapsed());
+    let mut bare = Vec::new();
+    let mut store = store;
+    let mut rows = Vec::new();
+    for (half, how) in records.chunks(samples * 11).zip(["logged", "redb commit"]) {
+        if how != "logged" {
+            drop(store);
+            let mut direct = config.clone();
+            direct.checkpoint_records = 1;
+            store = Store::open(dir.path(), direct).expect("store");
+        }
+        let (mut one, mut ten) = (Vec::new(), Vec::new());
+        let (singles, tens) = half.split_at(samples);
+        for (single, group) in singles.iter().zip(tens.chunks(10)) {
+            let started = Instant::now();
+            store.insert(single, received).expect("insert");
+            one.push(started.elapsed());
+            let started = Instant::now();
+            store
+                .insert_batch(group.iter().map(|r| (r, received)))
+                .expect("insert");
+            ten.push(started.elapsed());
+            let started = Instant::now();
+            file.write_all(&[7u8; 100]).expect("append");
+            file.sync_data().expect("fdatasync");
+            bare.push(started.elapsed());
+        }
+        rows.push((format!("insert_batch of 1, {how}"), one));
+        rows.push((format!("insert_batch of 10, {how}"), ten));
     }
     drop(file);
     let _ = std::fs::remove_file(&path);
-    for (name, samples) in [
-        ("insert_batch of 1", one),
-        ("insert_batch of 10", ten),
-        ("bare fdatasync, 100 B", bare),
-    ] {
+    rows.push(("bare fdatasync, 100 B".to_owned(), bare));
+    for (name, samples) in rows {
         let (p50, p99, _) = percentiles(samples);
-        println!("durable {name:<22} p50 {p50:>7.3} ms   p99 {p99:>7.3} ms");
+        println!("durable {name:<31} p50 {p50:>7.3} ms   p99 {p99:>7.3} ms");
     }
+    drop(store);
+    Store::open(dir.path(), config.clone()).expect("store")
 }
 
 fn main() {
     let sizes = sizes();
     let n = sizes.records;
-    let extra = sizes.singles + sizes.thousands * 1000 + sizes.latency * 11;
+    let extra = sizes.singles + sizes.thousands * 1000 + sizes.latency * 22;
     println!("store bench: {n} records (MOSAIC_BENCH_QUICK=1 for 20,000)");
     let authors = authors(n + extra);
     let all = dataset(n, extra, &authors);
@@ -510,7 +529,7 @@ fn main() {
         rate(thousands.len(), started.elapsed())
     );
 
-    commit_latency(&store, &dir, latency, sizes.latency, received);
+    let store = commit_latency(store, &dir, &config, latency, sizes.latency, received);
 
     // Queries, warm.
     let mut rng = StdRng::seed_from_u64(42);
