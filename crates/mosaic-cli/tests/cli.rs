@@ -1089,6 +1089,123 @@ mod serve {
             .unwrap()
     }
 
+    /// Four connections pipeline submissions into a real `mosaic serve`,
+    /// which is killed with SIGKILL in the middle: after a restart, every
+    /// record that was answered ACCEPTED is there.
+    #[test]
+    fn accepted_records_survive_kill_9_under_load() {
+        let dir = Dir::new("serve-load");
+        let serve = Serve::start(&dir);
+        let url = serve.url.clone();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let author = SecretKey::from_bytes(&[6; 32]);
+        let batches: Vec<Vec<OwnedRecord>> = (0..4u64)
+            .map(|c| {
+                (0..1_000u64)
+                    .map(|i| {
+                        RecordBuilder::new(
+                            Kind::MICROBLOG_ROOT,
+                            Timestamp::from_nanos(1_000_000 + c * 1_000 + i).unwrap(),
+                        )
+                        .nonce(Nonce::from_key(&(c * 1_000 + i).to_be_bytes()))
+                        .payload(b"under load")
+                        .build(&author)
+                        .unwrap()
+                    })
+                    .collect()
+            })
+            .collect();
+        let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tasks: Vec<_> = batches
+            .into_iter()
+            .map(|batch| {
+                let url = url.clone();
+                let accepted = accepted.clone();
+                rt.spawn(async move {
+                    let conn = connect(&url, &ConnectOptions::default()).await.unwrap();
+                    let (sender, mut receiver) = conn.split();
+                    let by_prefix: std::collections::HashMap<_, _> = batch
+                        .iter()
+                        .map(|r| (mosaic_core::IdPrefix::from_id(&r.id()), r.id()))
+                        .collect();
+                    let writer = tokio::spawn(async move {
+                        for r in &batch {
+                            if sender
+                                .send(&Message::Submission { record: r.clone() })
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                    });
+                    while let Ok(Some(received)) = receiver.recv().await {
+                        if let Ok(Message::SubmissionResult {
+                            code: ResultCode::ACCEPTED,
+                            id_prefix,
+                        }) = received.message
+                        {
+                            accepted.lock().unwrap().push(by_prefix[&id_prefix]);
+                        }
+                    }
+                    writer.abort();
+                })
+            })
+            .collect();
+        // Kill it once a good part is acknowledged, while the rest flows.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while accepted.lock().unwrap().len() < 300 {
+            assert!(std::time::Instant::now() < deadline, "too slow to ingest");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        serve.kill_9();
+        for task in tasks {
+            rt.block_on(task).unwrap();
+        }
+        let acknowledged = accepted.lock().unwrap().clone();
+        assert!(
+            (300..4_000).contains(&acknowledged.len()),
+            "killed while submissions were flowing ({} acknowledged)",
+            acknowledged.len()
+        );
+
+        let serve = Serve::start(&dir);
+        let url = serve.url.clone();
+        let found = rt.block_on(async {
+            let mut conn = connect(&url, &ConnectOptions::default()).await.unwrap();
+            let mut found = 0;
+            for (q, chunk) in acknowledged.chunks(500).enumerate() {
+                conn.send(&Message::Get {
+                    query_id: QueryId(q as u16),
+                    references: chunk
+                        .iter()
+                        .map(|id| mosaic_core::Reference::Id(*id))
+                        .collect(),
+                })
+                .await
+                .unwrap();
+                loop {
+                    match conn.recv().await.unwrap().unwrap().message.unwrap() {
+                        Message::Record { .. } => found += 1,
+                        Message::QueryClosed { .. } => break,
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            }
+            found
+        });
+        assert_eq!(
+            found,
+            acknowledged.len(),
+            "every record answered ACCEPTED survived kill -9"
+        );
+        drop(serve);
+    }
+
     #[test]
     fn accepted_records_survive_kill_9_and_sigterm_is_clean() {
         let dir = Dir::new("serve");
