@@ -67,7 +67,9 @@ the same record, at most 1 s); the refusals are counted and printed. To
 measure the server rather than its limits, raise them in its [limits]
 section (see `mosaic serve --print-config`).
 
-The clients read lean: received records are counted, not decoded, and no
+The load runs in a release build of xtask (started with cargo run --release
+unless MOSAIC_LOAD_IN_PLACE=1 is set). The clients read lean: received
+records are counted, not decoded, and no
 signature is checked, so that a client sharing the server's machine is not
 measured with it. The verify bound is `Record::from_bytes` (one signature
 check each) on the same records in 2 OS threads, on the machine running this
@@ -82,7 +84,8 @@ then loads the rest into the last server and queries it. The spawned server
 has the default configuration but for the rate limits and the connections per
 IP (all clients are on 127.0.0.1). Its CPU time (utime + stime from
 /proc/PID/stat, before and after each shape) gives the relay CPU per accepted
-record. Then one line per target measured:
+record, for each shape and for the three together (the target's figure).
+Then one line per target measured:
   target NAME: VALUE (goal X) ok|MISSED
 
 Examples:
@@ -450,8 +453,15 @@ fn connect_options(args: &Args) -> Result<ConnectOptions> {
     Ok(options)
 }
 
+/// Set to run the load in the build at hand even when it is unoptimised;
+/// the release build started by [`rerun_in_release`] has it set.
+const IN_PLACE: &str = "MOSAIC_LOAD_IN_PLACE";
+
 /// Runs `cargo xtask bench load`.
 pub fn run(args: Args) -> Result<ExitCode> {
+    if cfg!(debug_assertions) && std::env::var_os(IN_PLACE).is_none() {
+        return rerun_in_release();
+    }
     let report = measure(&args)?;
     let mut out = std::io::stdout();
     if args.json {
@@ -469,6 +479,39 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the same command in a release build of xtask: `cargo xtask` is a
+/// debug build, and unoptimised clients on the server's cores (and an
+/// unoptimised verify bound) would be measured along with the server.
+fn rerun_in_release() -> Result<ExitCode> {
+    let mut command = std::process::Command::new(crate::cargo());
+    command
+        .current_dir(crate::project_root())
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-j",
+            "2",
+            "-p",
+            "xtask",
+            "--",
+        ])
+        .args(std::env::args_os().skip(1))
+        .env(IN_PLACE, "1");
+    eprintln!(
+        "load: running in a release build of xtask: cargo run --release -p xtask -- bench load ... \
+         (set {IN_PLACE}=1 to run this build as it is)"
+    );
+    let status = command
+        .status()
+        .context("cannot start cargo run --release -p xtask")?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Takes every figure `args` asks for.
@@ -496,6 +539,12 @@ pub fn measure(args: &Args) -> Result<Report> {
         .context("cannot start the async runtime")?;
     match &args.url {
         Some(url) => {
+            // Say so now if the server cannot be reached, before signing.
+            runtime.block_on(async {
+                let (sender, _) = client::open(url, &options).await?;
+                sender.close(mosaic_core::ResultCode::SUCCESS).await;
+                anyhow::Ok(())
+            })?;
             let ingest = IngestShape {
                 connections: args.connections.unwrap_or(10).max(1),
                 in_flight: args.in_flight.unwrap_or(1).max(1),

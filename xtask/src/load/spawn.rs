@@ -147,9 +147,16 @@ impl Spawned {
         };
         match rx.recv_timeout(START_TIMEOUT) {
             Ok(url) => spawned.url = url,
-            Err(_) => bail!(
-                "the server did not start listening within {} s; its log:\n{}",
+            Err(mpsc::RecvTimeoutError::Timeout) => bail!(
+                "{} did not start listening within {} s; its log:\n{}",
+                bin.display(),
                 START_TIMEOUT.as_secs(),
+                std::fs::read_to_string(&spawned.log).unwrap_or_default()
+            ),
+            Err(mpsc::RecvTimeoutError::Disconnected) => bail!(
+                "{} exited before it listened (is it an older build? leave out --bin to build \
+                 the current one); its log:\n{}",
+                bin.display(),
                 std::fs::read_to_string(&spawned.log).unwrap_or_default()
             ),
         }
