@@ -327,6 +327,13 @@ impl Report {
         if let Some(us) = self.cpu_per_accepted_us() {
             s += &format!("relay CPU per accepted record: {us:.1} us\n");
         }
+        let refused: u64 = self.runs.iter().map(|r| r.ingest.too_fast).sum();
+        if refused > 0 {
+            s += &format!(
+                "note: the server refused {refused} submissions TOO_FAST: the ingest figures \
+                 measure its rate limits (raise them in its [limits] to measure the server)\n"
+            );
+        }
         for t in self.targets() {
             s += &format!(
                 "target {}: {} (goal {}) {}\n",
