@@ -1,4 +1,5 @@
-//! `cargo xtask bench`: runs the `harness = false` benchmark of one crate, or all.
+//! `cargo xtask bench`: runs the `harness = false` benchmark of one crate, or
+//! all; `cargo xtask bench load` loads a Mosaic server (see [`crate::load`]).
 //!
 //! The benchmark of crate `mosaic-<t>` is `crates/mosaic-<t>/benches/<t>.rs`,
 //! declared in its `Cargo.toml` as `[[bench]] name = "<t>", harness = false`.
@@ -15,15 +16,39 @@ use crate::{cargo, project_root};
 #[derive(clap::Args)]
 pub struct Args {
     /// Which benchmark to run.
-    #[arg(value_enum)]
-    pub target: Target,
+    #[command(subcommand)]
+    pub which: Which,
+}
+
+/// What `cargo xtask bench` runs.
+#[derive(clap::Subcommand)]
+pub enum Which {
+    /// `crates/mosaic-core/benches/core.rs`.
+    Core(Quick),
+    /// `crates/mosaic-store/benches/store.rs`.
+    Store(Quick),
+    /// `crates/mosaic-server/benches/server.rs`.
+    Server(Quick),
+    /// `crates/mosaic-dht/benches/dht.rs`.
+    Dht(Quick),
+    /// Every crate benchmark that exists, skipping those not built yet.
+    All(Quick),
+    /// Load a Mosaic server (given by --url, or a spawned release `mosaic
+    /// serve`): records/s, latency, results by code, query latency, and the
+    /// performance targets.
+    Load(Box<crate::load::Args>),
+}
+
+/// The option of a crate benchmark.
+#[derive(clap::Args)]
+pub struct Quick {
     /// Small sizes, for checking that the benchmark still works (sets MOSAIC_BENCH_QUICK=1).
     #[arg(long)]
     pub quick: bool,
 }
 
 /// A benchmark target: one crate's bench, or all of them.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Target {
     /// `crates/mosaic-core/benches/core.rs`.
     Core,
@@ -64,15 +89,23 @@ pub enum Outcome {
 
 /// Runs `cargo xtask bench`.
 pub fn run(args: Args) -> Result<ExitCode> {
-    if args.target != Target::All {
-        return Ok(match one(args.target, args.quick)? {
+    let (target, quick) = match args.which {
+        Which::Core(q) => (Target::Core, q.quick),
+        Which::Store(q) => (Target::Store, q.quick),
+        Which::Server(q) => (Target::Server, q.quick),
+        Which::Dht(q) => (Target::Dht, q.quick),
+        Which::All(q) => (Target::All, q.quick),
+        Which::Load(args) => return crate::load::run(*args),
+    };
+    if target != Target::All {
+        return Ok(match one(target, quick)? {
             Outcome::Ran => ExitCode::SUCCESS,
             Outcome::NotBuilt => ExitCode::FAILURE,
         });
     }
     let mut ran = 0;
     for target in Target::EACH {
-        if one(target, args.quick)? == Outcome::Ran {
+        if one(target, quick)? == Outcome::Ran {
             ran += 1;
         }
     }

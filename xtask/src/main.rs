@@ -1,6 +1,6 @@
 //! Project automation, reached as `cargo xtask ...` (see `.cargo/config.toml`).
 //!
-//! One module per command: `ci`, `bench`, `interop`, `e2e`. The tidy checks in
+//! One module per command: `ci`, `bench` (with `load`), `interop`, `e2e`. The tidy checks in
 //! `tidy.rs` are ordinary tests, so `cargo test` runs them.
 
 use std::ffi::OsString;
@@ -13,6 +13,7 @@ mod bench;
 mod ci;
 mod e2e;
 mod interop;
+mod load;
 #[cfg(test)]
 mod tidy;
 
@@ -28,7 +29,7 @@ struct Cli {
 enum Command {
     /// Run every check CI runs: fmt, clippy, tests, docs, interop, a small benchmark.
     Ci(ci::Args),
-    /// Run a crate's benchmark (`cargo bench` with `harness = false` binaries).
+    /// Run a crate's benchmark (`cargo bench` with `harness = false` binaries), or load a server (`bench load`).
     Bench(bench::Args),
     /// Check every interoperability vector in ../shared/vectors (or $MOSAIC_VECTORS).
     Interop(interop::Args),
