@@ -75,6 +75,13 @@ async fn run(mut rx: mpsc::Receiver<Job>, workers: usize, max_batch: usize) {
                 Err(_) => break,
             }
         }
+        if jobs.len() == 1 {
+            // A lone record costs one signature check, about as long as
+            // handing it to another thread and back: check it here.
+            check(jobs);
+            drop(slot);
+            continue;
+        }
         tokio::task::spawn_blocking(move || {
             check(jobs);
             drop(slot);
