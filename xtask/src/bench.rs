@@ -27,7 +27,9 @@ pub enum Which {
     Core(Quick),
     /// `crates/mosaic-store/benches/store.rs`.
     Store(Quick),
-    /// `crates/mosaic-server/benches/server.rs`.
+    /// `crates/mosaic-server/benches/server.rs`, then `bench load --spawn`
+    /// (the issue-style load against a spawned release server, with the
+    /// performance targets); `--quick` runs both small.
     Server(Quick),
     /// `crates/mosaic-dht/benches/dht.rs`.
     Dht(Quick),
@@ -98,7 +100,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Which::Load(args) => return crate::load::run(*args),
     };
     if target != Target::All {
-        return Ok(match one(target, quick)? {
+        let outcome = one(target, quick)?;
+        if target == Target::Server && outcome == Outcome::Ran {
+            return crate::load::run(spawned_load(quick));
+        }
+        return Ok(match outcome {
             Outcome::Ran => ExitCode::SUCCESS,
             Outcome::NotBuilt => ExitCode::FAILURE,
         });
@@ -111,6 +117,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     println!("bench: {ran} of {} benchmarks ran", Target::EACH.len());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The load `cargo xtask bench server` runs after the server's benchmark:
+/// the defaults of `bench load --spawn`, or 3,000 records with `--quick`.
+fn spawned_load(quick: bool) -> crate::load::Args {
+    crate::load::Args {
+        url: None,
+        spawn: true,
+        bin: None,
+        tls_ca: None,
+        connections: None,
+        in_flight: None,
+        records: if quick { 3_000 } else { 100_000 },
+        authors: if quick { 100 } else { 1_000 },
+        payload: 300,
+        query_authors: if quick { 20 } else { 100 },
+        json: false,
+    }
 }
 
 /// Runs one target's benchmark (`cargo bench -p mosaic-<t> --bench <t> -j2`),
