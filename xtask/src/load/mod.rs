@@ -98,7 +98,7 @@ Examples:
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_help = LOAD_HELP)]
 pub struct Args {
-    /// The server to load: ws://host:port/ or wss://host[:port]/. Without it,
+    /// The server to load: ws://host:port/, wss://host/ or wss://host:port/. Without it,
     /// a release `mosaic serve` is built and started (as with --spawn).
     #[arg(long, value_name = "URL", conflicts_with = "spawn")]
     pub url: Option<String>,
