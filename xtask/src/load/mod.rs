@@ -467,7 +467,7 @@ const IN_PLACE: &str = "MOSAIC_LOAD_IN_PLACE";
 /// Runs `cargo xtask bench load`.
 pub fn run(args: Args) -> Result<ExitCode> {
     if cfg!(debug_assertions) && std::env::var_os(IN_PLACE).is_none() {
-        return rerun_in_release();
+        return rerun_in_release(&args);
     }
     let report = measure(&args)?;
     let mut out = std::io::stdout();
@@ -491,7 +491,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 /// Runs the same command in a release build of xtask: `cargo xtask` is a
 /// debug build, and unoptimised clients on the server's cores (and an
 /// unoptimised verify bound) would be measured along with the server.
-fn rerun_in_release() -> Result<ExitCode> {
+fn rerun_in_release(args: &Args) -> Result<ExitCode> {
     let mut command = std::process::Command::new(crate::cargo());
     command
         .current_dir(crate::project_root())
@@ -505,7 +505,8 @@ fn rerun_in_release() -> Result<ExitCode> {
             "xtask",
             "--",
         ])
-        .args(std::env::args_os().skip(1))
+        .args(["bench", "load"])
+        .args(args.to_argv())
         .env(IN_PLACE, "1");
     eprintln!(
         "load: running in a release build of xtask: cargo run --release -p xtask -- bench load ... \
@@ -519,6 +520,49 @@ fn rerun_in_release() -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+impl Args {
+    /// The command-line flags that give these arguments back (after
+    /// `bench load`), so that another build can run the same load.
+    fn to_argv(&self) -> Vec<std::ffi::OsString> {
+        let mut argv: Vec<std::ffi::OsString> = Vec::new();
+        let mut flag = |name: &str, value: Option<std::ffi::OsString>| {
+            argv.push(name.into());
+            if let Some(value) = value {
+                argv.push(value);
+            }
+        };
+        if let Some(url) = &self.url {
+            flag("--url", Some(url.into()));
+        }
+        if self.spawn {
+            flag("--spawn", None);
+        }
+        if let Some(bin) = &self.bin {
+            flag("--bin", Some(bin.into()));
+        }
+        if let Some(ca) = &self.tls_ca {
+            flag("--tls-ca", Some(ca.into()));
+        }
+        if let Some(n) = self.connections {
+            flag("--connections", Some(n.to_string().into()));
+        }
+        if let Some(k) = self.in_flight {
+            flag("--in-flight", Some(k.to_string().into()));
+        }
+        flag("--records", Some(self.records.to_string().into()));
+        flag("--authors", Some(self.authors.to_string().into()));
+        flag("--payload", Some(self.payload.to_string().into()));
+        flag(
+            "--query-authors",
+            Some(self.query_authors.to_string().into()),
+        );
+        if self.json {
+            flag("--json", None);
+        }
+        argv
+    }
 }
 
 /// Takes every figure `args` asks for.

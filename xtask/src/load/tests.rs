@@ -287,3 +287,33 @@ fn thousands_are_separated() {
     assert_eq!(thousands(43_245.2), "43,245");
     assert_eq!(thousands(1_000_000.0), "1,000,000");
 }
+
+#[test]
+fn arguments_survive_the_trip_to_a_release_build() {
+    for given in [
+        vec!["load"],
+        vec!["load", "--spawn", "--records", "3000", "--authors", "100"],
+        vec![
+            "load",
+            "--url",
+            "wss://example.com/",
+            "--tls-ca",
+            "ca.pem",
+            "--connections",
+            "3",
+            "--in-flight",
+            "7",
+            "--payload",
+            "10",
+            "--query-authors",
+            "0",
+            "--json",
+        ],
+    ] {
+        let args = Wrap::try_parse_from(&given).expect("parses").args;
+        let mut argv: Vec<std::ffi::OsString> = vec!["load".into()];
+        argv.extend(args.to_argv());
+        let again = Wrap::try_parse_from(argv).expect("the flags parse").args;
+        assert_eq!(format!("{again:?}"), format!("{args:?}"), "{given:?}");
+    }
+}
