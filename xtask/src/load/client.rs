@@ -314,6 +314,50 @@ pub struct QueryReport {
     /// Query Closed codes other than SUCCESS (TOO_FAST answers are retried
     /// and counted here too).
     pub codes: BTreeMap<String, u64>,
+    /// The same queries through `mosaic-client`, which verifies every
+    /// record it receives: latencies from the call to the records in hand.
+    pub verified: Vec<Duration>,
+}
+
+/// Runs the queries of `authors_asked` again through `mosaic-client`
+/// (`ServerLink::query`: every record verified, in batches), timing each
+/// call; the latencies are added to `report.verified`.
+pub async fn verified_queries(
+    url: &str,
+    options: &ConnectOptions,
+    authors_asked: &[PublicKey],
+    report: &mut QueryReport,
+) -> Result<()> {
+    let client = mosaic_client::Client::new(mosaic_client::ClientConfig {
+        connect: options.clone(),
+        request_timeout: PATIENCE,
+        ..mosaic_client::ClientConfig::default()
+    })
+    .context("cannot set up mosaic-client")?;
+    let link = client
+        .connect_url(url, None)
+        .await
+        .context("mosaic-client cannot connect to the server")?;
+    for (i, author) in authors_asked.iter().enumerate() {
+        let filter = FilterBuilder::new()
+            .authors([*author])
+            .build()
+            .context("cannot build an author filter")?;
+        let started = Instant::now();
+        let records = link
+            .query(&filter, QUERY_LIMIT)
+            .await
+            .context("a query through mosaic-client failed")?;
+        let elapsed = started.elapsed();
+        anyhow::ensure!(
+            report.records.get(i).is_none_or(|n| *n == records.len()),
+            "mosaic-client received {} records where the lean client received {:?}",
+            records.len(),
+            report.records.get(i)
+        );
+        report.verified.push(elapsed);
+    }
+    Ok(())
 }
 
 /// Runs `count` queries (after a warm-up) for one random author of
@@ -329,6 +373,7 @@ pub async fn queries(
     let (sender, mut receiver) = open(url, options).await?;
     let mut rng = SplitMix(seed);
     let mut report = QueryReport::default();
+    let mut asked = Vec::new();
     let mut q: u16 = 0;
     let mut timed = 0;
     let mut warm = 0;
@@ -395,9 +440,11 @@ pub async fn queries(
         }
         report.latencies.push(elapsed);
         report.records.push(records);
+        asked.push(author);
         timed += 1;
     }
     sender.close(ResultCode::SUCCESS).await;
+    verified_queries(url, options, &asked, &mut report).await?;
     Ok(report)
 }
 

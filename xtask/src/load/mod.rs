@@ -245,6 +245,22 @@ impl Report {
                 ok: p99 <= 0.6,
             });
         }
+        if let Some(q) = self
+            .query
+            .as_ref()
+            .filter(|q| !q.latencies.is_empty() && !q.verified.is_empty())
+        {
+            let server = quantile_ms(&q.latencies, 0.99);
+            let verified = quantile_ms(&q.verified, 0.99);
+            let ratio = verified / server.max(f64::MIN_POSITIVE);
+            out.push(TargetLine {
+                name: "the same query through mosaic-client, verifying, p99",
+                value: ratio,
+                shown: format!("{verified:.2} ms = {ratio:.1}x the lean client's"),
+                goal: "<= 2x",
+                ok: ratio <= 2.0,
+            });
+        }
         if let Some(us) = self.cpu_per_accepted_us() {
             out.push(TargetLine {
                 name: "relay CPU per accepted record",
@@ -323,6 +339,14 @@ impl Report {
             for (code, n) in &q.codes {
                 s += &format!("  Query Closed {code}: {n}\n");
             }
+            if !q.verified.is_empty() {
+                s += &format!(
+                    "  the same {} queries through mosaic-client (every record verified): p50/p99 {:.2}/{:.2} ms\n",
+                    q.verified.len(),
+                    quantile_ms(&q.verified, 0.5),
+                    quantile_ms(&q.verified, 0.99)
+                );
+            }
         }
         if let Some(us) = self.cpu_per_accepted_us() {
             s += &format!("relay CPU per accepted record: {us:.1} us\n");
@@ -384,6 +408,10 @@ impl Report {
                 },
                 "records_per_answer": { "mean": mean, "min": min, "max": max },
                 "not_success": q.codes,
+                "through_mosaic_client_ms": {
+                    "p50": quantile_ms(&q.verified, 0.5),
+                    "p99": quantile_ms(&q.verified, 0.99),
+                },
             })
         });
         let targets: Vec<Value> = self

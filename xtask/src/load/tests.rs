@@ -135,8 +135,16 @@ async fn a_load_is_accepted_then_duplicate_and_queries_find_it() {
         targets,
         [
             "10 connections x 50 in flight",
-            "query author + limit 500, p99"
+            "query author + limit 500, p99",
+            "the same query through mosaic-client, verifying, p99"
         ]
+    );
+    // mosaic-client ran the same queries, verifying every record.
+    assert!(
+        json["query"]["through_mosaic_client_ms"]["p99"]
+            .as_f64()
+            .unwrap()
+            > 0.0
     );
     let printed = report.text();
     assert!(printed.contains("results: ACCEPTED 200"), "{printed}");
