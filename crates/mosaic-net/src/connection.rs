@@ -412,13 +412,12 @@ enum WriteFailure {
     NotReading,
 }
 
-/// Writes one WebSocket message, within the write timeout.
-async fn write(
-    sink: &mut SplitSink<WebSocketStream<BoxedIo>, WsMessage>,
-    message: WsMessage,
+/// Runs one write of the WebSocket layer within the write timeout.
+async fn within(
     timeout: Duration,
+    write: impl std::future::Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>>,
 ) -> Result<(), WriteFailure> {
-    match tokio::time::timeout(timeout, sink.send(message)).await {
+    match tokio::time::timeout(timeout, write).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
             debug!(error = %e, "write failed");
@@ -426,6 +425,15 @@ async fn write(
         }
         Err(_) => Err(WriteFailure::NotReading),
     }
+}
+
+/// Writes one WebSocket message, within the write timeout.
+async fn write(
+    sink: &mut SplitSink<WebSocketStream<BoxedIo>, WsMessage>,
+    message: WsMessage,
+    timeout: Duration,
+) -> Result<(), WriteFailure> {
+    within(timeout, sink.send(message)).await
 }
 
 /// Bytes of frames the writer hands to the WebSocket layer before it
@@ -461,14 +469,7 @@ async fn feed(
     message: WsMessage,
     timeout: Duration,
 ) -> Result<(), WriteFailure> {
-    match tokio::time::timeout(timeout, sink.feed(message)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => {
-            debug!(error = %e, "write failed");
-            Err(WriteFailure::Failed)
-        }
-        Err(_) => Err(WriteFailure::NotReading),
-    }
+    within(timeout, sink.feed(message)).await
 }
 
 /// Flushes what was fed, within the write timeout.
@@ -476,14 +477,7 @@ async fn flush(
     sink: &mut SplitSink<WebSocketStream<BoxedIo>, WsMessage>,
     timeout: Duration,
 ) -> Result<(), WriteFailure> {
-    match tokio::time::timeout(timeout, SinkExt::<WsMessage>::flush(sink)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => {
-            debug!(error = %e, "write failed");
-            Err(WriteFailure::Failed)
-        }
-        Err(_) => Err(WriteFailure::NotReading),
-    }
+    within(timeout, SinkExt::<WsMessage>::flush(sink)).await
 }
 
 /// Sends `first` and whatever else is queued already (up to
