@@ -48,8 +48,8 @@ pub struct StoreConfig {
     pub import_batch_bytes: u64,
     /// Record writes are made durable in the write-ahead log (one
     /// `fdatasync` per batch) and applied to the database without waiting
-    /// for the disk; a checkpoint makes the database durable and empties
-    /// the log once this many records were logged since the last one.
+    /// for the disk; a checkpoint makes the database durable and starts
+    /// the log over once this many records were logged since the last one.
     /// Default: 20,000. A batch of at least this many records skips the log
     /// and commits durably in the database directly (an import does so).
     pub checkpoint_records: u64,

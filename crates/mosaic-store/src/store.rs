@@ -219,11 +219,11 @@ impl Store {
     }
 
     /// Commits a write transaction durably. The commit also makes every
-    /// logged write durable in the database, so it empties the log.
+    /// logged write durable in the database, so the log starts over.
     pub(crate) fn commit(&self, write: DurableWrite<'_>) -> Result<(), StoreError> {
         let DurableWrite { mut log, txn } = write;
         txn.commit()?;
-        truncate_after_checkpoint(&mut log);
+        rewind_after_checkpoint(&mut log);
         #[cfg(any(test, feature = "fault-injection"))]
         self.faults.after_write()?;
         Ok(())
@@ -270,7 +270,7 @@ impl Store {
             None => txn.abort()?,
             Some(_) if direct => {
                 txn.commit()?;
-                truncate_after_checkpoint(&mut log);
+                rewind_after_checkpoint(&mut log);
             }
             Some((payload, records)) => {
                 let seq = log.next_seq;
@@ -410,8 +410,8 @@ impl Store {
         Ok(removed.len() as u64)
     }
 
-    /// Makes everything written so far durable in the database and empties
-    /// the write-ahead log, as happens by itself every
+    /// Makes everything written so far durable in the database and starts
+    /// the write-ahead log over, as happens by itself every
     /// `StoreConfig::checkpoint_records` records or
     /// `StoreConfig::checkpoint_interval`, and when the store is dropped.
     /// Nothing needs it for durability: it only shortens the replay of the
@@ -662,7 +662,7 @@ fn checkpoint(db: &Database, config: &StoreConfig, log: &mut Log) -> Result<(), 
     set_log_sequence(&txn, log.next_seq.saturating_sub(1))?;
     txn.commit()?;
     let records = log.pending_records;
-    log.truncate()?;
+    log.rewind();
     tracing::debug!(
         records,
         took_us = started.elapsed().as_micros() as u64,
@@ -671,12 +671,9 @@ fn checkpoint(db: &Database, config: &StoreConfig, log: &mut Log) -> Result<(), 
     Ok(())
 }
 
-/// Empties the log after a durable commit made it redundant. A failure
-/// marks the log failed (the next write reports it); the commit stands.
-fn truncate_after_checkpoint(log: &mut Log) {
-    if let Err(e) = log.truncate() {
-        tracing::warn!(error = %e, "emptying the log failed; reopen the store");
-    }
+/// Starts the log over after a durable commit made it redundant.
+fn rewind_after_checkpoint(log: &mut Log) {
+    log.rewind();
 }
 
 /// Replays the log beyond the entry `checkpointed` that the database
@@ -741,10 +738,12 @@ fn recover(
         if parsed.end < bytes.len() {
             tracing::info!(
                 dropped_bytes = bytes.len() - parsed.end,
-                "the log ends in an entry that was never acknowledged; dropped"
+                "dropped what follows the last entry: a write never acknowledged, or entries the last checkpoint holds"
             );
         }
         checkpoint(db, config, log)?;
+        // Once per open: the file shrinks back to its header.
+        log.truncate()?;
     }
     Ok(replayed)
 }

@@ -313,8 +313,22 @@ impl Log {
         Ok(())
     }
 
-    /// Empties the log after a checkpoint made everything in it durable in
-    /// the database (or after recovery): keeps the header only.
+    /// Starts the log over after a checkpoint made everything in it durable
+    /// in the database: the next entry is written after the header, over
+    /// the old ones, and the file keeps its length. Writing inside the file
+    /// lets `fdatasync` skip the file's size and block map, which costs a
+    /// third of a small sync on this kind of disk. Nothing needs syncing
+    /// here: old entries left behind carry sequence numbers up to the
+    /// checkpoint, which recovery skips, and they cannot follow a newer
+    /// entry in sequence, so a scan stops at the first of them.
+    pub(crate) fn rewind(&mut self) {
+        self.end = HEADER_LEN as u64;
+        self.pending_records = 0;
+        self.pending_bytes = 0;
+        self.checkpointed_at = Instant::now();
+    }
+
+    /// Empties the log (after recovery): keeps the header only.
     /// On an error the log is marked failed: appending after a length
     /// that may not have been cut would leave a hole.
     pub(crate) fn truncate(&mut self) -> Result<(), StoreError> {

@@ -458,3 +458,50 @@ fn a_log_of_another_store_or_format_is_refused() {
     let store = Store::open(b.path(), StoreConfig::default()).unwrap();
     assert!(store.contains(&record.id()).unwrap());
 }
+
+/// After a checkpoint the log is written again from its start, over the
+/// old entries, without shrinking: recovery replays the new entries and
+/// stops at the first old one, which the checkpoint already holds.
+#[test]
+fn a_log_written_over_its_old_entries_recovers_only_the_new_ones() {
+    let dir = TempDir::new("rewind");
+    let store = Store::open(dir.path(), logging_config()).unwrap();
+    let key = secret(9);
+    let unique = kind(DuplicateHandling::Unique, 1);
+    // Long old entries, then a checkpoint.
+    let old: Vec<_> = (0..5u64)
+        .map(|i| Spec::new(unique, ts(1_000 + i), &[b'o'; 2_000]).sign(&key))
+        .collect();
+    for r in &old {
+        store.insert(r, ts(1)).unwrap();
+    }
+    let full = std::fs::metadata(dir.path().join(LOG_FILE)).unwrap().len();
+    store.checkpoint().unwrap();
+    assert_eq!(
+        std::fs::metadata(dir.path().join(LOG_FILE)).unwrap().len(),
+        full,
+        "the log keeps its length"
+    );
+    // Short new entries over the first old one; one record removed.
+    let new: Vec<_> = (0..3u64)
+        .map(|i| Spec::new(unique, ts(2_000 + i), b"n").sign(&key))
+        .collect();
+    for r in &new {
+        store.insert(r, ts(2)).unwrap();
+    }
+    assert!(store.remove(&old[0].id()).unwrap());
+    let image = crash_image(&dir);
+    drop(store);
+    let recovered = Store::open(image.path(), logging_config()).unwrap();
+    for r in &new {
+        assert!(recovered.contains(&r.id()).unwrap());
+    }
+    assert!(
+        !recovered.contains(&old[0].id()).unwrap(),
+        "the removal replays"
+    );
+    for r in &old[1..] {
+        assert!(recovered.contains(&r.id()).unwrap());
+    }
+    assert_eq!(recovered.stats().unwrap().records, 7);
+}
