@@ -558,64 +558,95 @@ fn verify_records(frames: &[Bytes]) -> Vec<Result<OwnedRecord, MessageError>> {
         .collect()
 }
 
-/// Decodes a run of frames: the records of Record frames are verified
-/// together (on the blocking pool when there are many), the rest one by
-/// one as the receiver decodes them.
-async fn decode_run(receiver: &Receiver, frames: Vec<Bytes>) -> Result<Vec<Received>, NetError> {
-    let (records, others): (Vec<Bytes>, Vec<Bytes>) = if frames.iter().all(|f| is_plain_record(f)) {
-        (frames, Vec::new())
-    } else {
-        // A run mixing kinds is rare (it ends at the first other frame):
-        // keep the order by decoding each.
-        (Vec::new(), frames)
-    };
-    let mut out = Vec::with_capacity(records.len() + others.len());
-    if !records.is_empty() {
-        let verdicts = if records.len() >= VERIFY_APART {
-            let half = records.len() / 2;
-            let (a, b) = (records[..half].to_vec(), records[half..].to_vec());
-            let first = tokio::task::spawn_blocking(move || verify_records(&a));
-            let second = tokio::task::spawn_blocking(move || verify_records(&b));
-            let (first, second) = (first.await, second.await);
-            match (first, second) {
-                (Ok(mut first), Ok(second)) => {
-                    first.extend(second);
-                    first
-                }
-                _ => verify_records(&records),
+/// Bytes of Record frames taken into one run at most.
+const VERIFY_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Runs decoded or being verified ahead of the one being routed: while
+/// one run's records are checked, the next is read and started, so that
+/// verification uses both cores and overlaps the network.
+const RUNS_AHEAD: usize = 2;
+
+/// A run of frames, decoded or still being verified.
+enum Decoded {
+    /// Decoded (or failed to decode: the connection ends).
+    Ready(Result<Vec<Received>, NetError>),
+    /// Record messages whose records are being verified together.
+    Verifying(tokio::task::JoinHandle<Vec<Received>>),
+}
+
+/// Verifies the records of a run of plain Record frames together (in two
+/// halves at once when there are many).
+async fn verify_run(records: Vec<Bytes>) -> Vec<Received> {
+    let verdicts = if records.len() >= VERIFY_APART {
+        let half = records.len() / 2;
+        let (a, b) = (records[..half].to_vec(), records[half..].to_vec());
+        let first = tokio::task::spawn_blocking(move || verify_records(&a));
+        let second = tokio::task::spawn_blocking(move || verify_records(&b));
+        match (first.await, second.await) {
+            (Ok(mut first), Ok(second)) => {
+                first.extend(second);
+                first
             }
-        } else {
-            verify_records(&records)
-        };
-        for (bytes, verdict) in records.into_iter().zip(verdicts) {
+            _ => verify_records(&records),
+        }
+    } else {
+        verify_records(&records)
+    };
+    records
+        .into_iter()
+        .zip(verdicts)
+        .map(|(bytes, verdict)| {
             let message = verdict.map(|record| Message::Record {
                 query_id: QueryId(u16::from_le_bytes([bytes[4], bytes[5]])),
                 record,
             });
-            out.push(Received { bytes, message });
+            Received { bytes, message }
+        })
+        .collect()
+}
+
+/// Decodes a run of frames: a run of plain Record frames is verified
+/// together in the background; any other run (it ends at its first other
+/// frame) is decoded here, one frame at a time, as the receiver decodes.
+async fn decode_run(receiver: &Receiver, frames: Vec<Bytes>) -> Decoded {
+    if !frames.is_empty() && frames.iter().all(|f| is_plain_record(f)) {
+        return Decoded::Verifying(tokio::spawn(verify_run(frames)));
+    }
+    let mut out = Vec::with_capacity(frames.len());
+    for frame in frames {
+        match receiver.decode(frame).await {
+            Ok(received) => out.push(received),
+            Err(e) => return Decoded::Ready(Err(e)),
         }
     }
-    for frame in others {
-        out.push(receiver.decode(frame).await?);
-    }
-    Ok(out)
+    Decoded::Ready(Ok(out))
 }
 
 /// Reads the server's messages until the connection ends or nobody holds
 /// the connection any more. Record messages that have arrived together are
-/// verified together.
+/// verified together, and runs are verified ahead of [`route_loop`], which
+/// routes them in order.
 async fn read_loop(live: Weak<Live>, mut receiver: Receiver) {
+    let (tx, rx) = mpsc::channel(RUNS_AHEAD);
+    let router = tokio::spawn(route_loop(live.clone(), rx));
     loop {
         let mut end = None;
-        let frames = match receiver.recv_frame().await {
+        let first = tokio::select! {
+            first = receiver.recv_frame() => first,
+            // The router ended the connection.
+            _ = tx.closed() => break,
+        };
+        let frames = match first {
             Ok(Some(frame)) => {
+                let mut bytes = frame.len();
                 let mut frames = vec![frame];
                 if is_plain_record(&frames[0]) {
                     // Take what has arrived already, without waiting.
-                    while frames.len() < VERIFY_BATCH {
+                    while frames.len() < VERIFY_BATCH && bytes < VERIFY_BATCH_BYTES {
                         match receiver.recv_frame().now_or_never() {
                             Some(Ok(Some(frame))) => {
                                 let plain = is_plain_record(&frame);
+                                bytes += frame.len();
                                 frames.push(frame);
                                 if !plain {
                                     break;
@@ -642,19 +673,43 @@ async fn read_loop(live: Weak<Live>, mut receiver: Receiver) {
                 Vec::new()
             }
         };
-        let Some(live) = live.upgrade() else {
-            return;
-        };
+        if live.strong_count() == 0 {
+            break;
+        }
         if frames.is_empty() {
             end = Some(End::Lost);
         }
-        let run = match decode_run(&receiver, frames).await {
-            Ok(run) => run,
-            Err(error) => {
+        let decoded = decode_run(&receiver, frames).await;
+        let stop = end.is_some() || matches!(decoded, Decoded::Ready(Err(_)));
+        if tx.send((decoded, end)).await.is_err() || stop {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = router.await;
+}
+
+/// Routes the runs [`read_loop`] decodes, in the order they were read, and
+/// ends the connection when one says so.
+async fn route_loop(live: Weak<Live>, mut runs: mpsc::Receiver<(Decoded, Option<End>)>) {
+    while let Some((decoded, mut end)) = runs.recv().await {
+        let run = match decoded {
+            Decoded::Ready(Ok(run)) => run,
+            Decoded::Ready(Err(error)) => {
                 debug!(%error, "connection failed");
                 end = Some(End::Lost);
                 Vec::new()
             }
+            Decoded::Verifying(task) => match task.await {
+                Ok(run) => run,
+                Err(_) => {
+                    end = Some(End::Lost);
+                    Vec::new()
+                }
+            },
+        };
+        let Some(live) = live.upgrade() else {
+            return;
         };
         for received in run {
             if let Some(ended) = live.route(received).await {
