@@ -107,9 +107,7 @@ impl Shared {
             subkey: self.policy.keys.subkey_of(id),
             sender: sender.clone(),
         };
-        let now =
-            Timestamp::from_system_time(std::time::SystemTime::now()).unwrap_or(Timestamp::ZERO);
-        self.live.register(id, live, &self.policy, now)
+        self.live.register(id, live, &self.policy, crate::now())
     }
 }
 

@@ -6,9 +6,7 @@
 //! listener that answers nothing else), so that it can be kept private.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use mosaic_core::Timestamp;
 use mosaic_net::{HttpRequest, Incoming};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -16,6 +14,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use crate::metrics::{CONTENT_TYPE, HttpEndpoint};
+use crate::now;
 use crate::server::Shared;
 
 const JSON: &str = "application/json";
@@ -53,10 +52,6 @@ fn endpoint(path: &str) -> HttpEndpoint {
         "/metrics" => HttpEndpoint::Metrics,
         _ => HttpEndpoint::Other,
     }
-}
-
-fn now() -> Timestamp {
-    Timestamp::from_system_time(SystemTime::now()).unwrap_or(Timestamp::ZERO)
 }
 
 /// Serves `GET /metrics` on `listener` (the `metrics_listen` address) until

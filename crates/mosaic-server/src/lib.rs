@@ -89,3 +89,10 @@ pub use metrics::{
 pub use reload::{KEPT_UNTIL_RESTART, ReloadError, ReloadReport, Reloader};
 pub use server::{DhtSlot, Server, ServerHandle};
 pub use status::Status;
+
+/// The current time as a Mosaic timestamp (0 on a clock set before 1970),
+/// for every decision the server dates: bans, received-at times, schedules.
+pub(crate) fn now() -> mosaic_core::Timestamp {
+    mosaic_core::Timestamp::from_system_time(std::time::SystemTime::now())
+        .unwrap_or(mosaic_core::Timestamp::ZERO)
+}

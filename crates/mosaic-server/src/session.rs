@@ -20,12 +20,11 @@
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use mosaic_core::handshake::{AuthNonce, PROTOCOL_VERSION, ServerHandshake};
 use mosaic_core::{
-    DhtTarget, Id, IdPrefix, Message, MessageError, MessageType, OwnedFilter, OwnedRecord,
-    PublicKey, QueryId, Reference, ResultCode, Timestamp,
+    DhtTarget, Id, Message, MessageError, MessageType, OwnedFilter, OwnedRecord, PublicKey,
+    QueryId, Reference, ResultCode,
 };
 use mosaic_net::{Bytes, Incoming, Received, Receiver, Sender};
 use mosaic_store::{BlobOutcome, QueryCursor, StoredRecord};
@@ -37,9 +36,10 @@ use tracing::{Instrument, debug, debug_span, warn};
 use crate::error::store_code;
 use crate::keyring::Identity;
 use crate::metrics::{LookupOutcome, RateClass, RateScope};
+use crate::now;
 use crate::rate::TokenBucket;
 use crate::server::Shared;
-use crate::submit::{Submitted, Writer};
+use crate::submit::{Submitted, Writer, bytes_8_40, claimed_prefix};
 use crate::subscriptions::{self, ConnLive, OpenError};
 use crate::verifier::is_plain_submission;
 
@@ -231,10 +231,6 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
     .await
 }
 
-fn now() -> Timestamp {
-    Timestamp::from_system_time(SystemTime::now()).unwrap_or(Timestamp::ZERO)
-}
-
 /// What a key that passed Hello Auth is admitted as, or the code to close
 /// with: UNAUTHORIZED for a subkey its master revoked, a ban code for a
 /// banned key (the subkey or the master it stands for).
@@ -289,16 +285,6 @@ enum Stored {
 /// server-wide bytes in flight before it is decoded).
 fn is_write(ty: u8) -> bool {
     ty == MessageType::SUBMISSION.as_u8() || ty == MessageType::BLOB_SUBMISSION.as_u8()
-}
-
-/// The 32 bytes at `[8..40]` of a message: a submitted record's id prefix,
-/// or a BLOB's hash (zeros when the message is too short).
-fn bytes_8_40(bytes: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    if let Some(b) = bytes.get(8..40) {
-        out.copy_from_slice(b);
-    }
-    out
 }
 
 impl Session {
@@ -393,14 +379,16 @@ impl Session {
                 None
             };
             if let Some(code) = refusal {
-                let key = bytes_8_40(&bytes);
                 let reply = if ty == MessageType::SUBMISSION.as_u8() {
                     Message::SubmissionResult {
                         code,
-                        id_prefix: IdPrefix::from_bytes(&key).unwrap_or(IdPrefix::ZERO),
+                        id_prefix: claimed_prefix(&bytes),
                     }
                 } else {
-                    Message::BlobSubmissionResult { code, hash: key }
+                    Message::BlobSubmissionResult {
+                        code,
+                        hash: bytes_8_40(&bytes),
+                    }
                 };
                 return !gone(self.send(&reply).await);
             }
@@ -549,7 +537,7 @@ impl Session {
             (_, MessageError::UnknownType { .. }) => Some(Message::Unrecognized),
             (Some(0x05), _) => Some(Message::SubmissionResult {
                 code,
-                id_prefix: IdPrefix::from_bytes(&bytes_8_40(bytes)).unwrap_or(IdPrefix::ZERO),
+                id_prefix: claimed_prefix(bytes),
             }),
             (Some(0x01..=0x03), _) if bytes.len() >= 6 => Some(Message::QueryClosed {
                 query_id: QueryId(u16::from_le_bytes([bytes[4], bytes[5]])),

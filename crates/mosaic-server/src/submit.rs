@@ -15,7 +15,24 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::{debug, warn};
 
 use crate::error::store_code;
+use crate::now;
 use crate::server::Shared;
+
+/// The 32 bytes at `[8..40]` of a message: a submitted record's id prefix,
+/// or a BLOB's hash (zeros when the message is too short).
+pub(crate) fn bytes_8_40(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if let Some(b) = bytes.get(8..40) {
+        out.copy_from_slice(b);
+    }
+    out
+}
+
+/// The id prefix a Submission message's record claims, before the record
+/// is checked (zeros when it is no valid prefix), to answer it by.
+pub(crate) fn claimed_prefix(frame: &[u8]) -> IdPrefix {
+    IdPrefix::from_bytes(&bytes_8_40(frame)).unwrap_or(IdPrefix::ZERO)
+}
 
 /// A submitted record, before or after its signature was checked.
 pub(crate) enum Submitted {
@@ -33,10 +50,6 @@ pub(crate) struct Writer {
     pub(crate) reader: Option<PublicKey>,
 }
 
-fn now() -> Timestamp {
-    Timestamp::from_system_time(std::time::SystemTime::now()).unwrap_or(Timestamp::ZERO)
-}
-
 impl Writer {
     async fn answer(&self, code: ResultCode, id_prefix: IdPrefix) {
         let reply = Message::SubmissionResult { code, id_prefix };
@@ -50,11 +63,7 @@ impl Writer {
         let record = match submitted {
             Submitted::Verified(record) => record,
             Submitted::Unverified(frame) => {
-                let prefix = frame
-                    .get(8..40)
-                    .and_then(|b| <&[u8; 32]>::try_from(b).ok())
-                    .and_then(|b| IdPrefix::from_bytes(b).ok())
-                    .unwrap_or(IdPrefix::ZERO);
+                let prefix = claimed_prefix(&frame);
                 match self.shared.verifier.verify(frame).await {
                     Some(Ok(record)) => record,
                     Some(Err(e)) => {

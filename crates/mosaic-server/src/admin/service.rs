@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use mosaic_core::{Id, PublicKey, Timestamp};
 use mosaic_store::{Ban, Store, StoreError};
@@ -20,6 +20,7 @@ use super::protocol::{
     WireKind, WireStats,
 };
 use super::socket::AdminListener;
+use crate::now;
 use crate::policy::Policy;
 use crate::server::Shared;
 
@@ -153,10 +154,6 @@ impl From<StoreError> for Failure {
         warn!(error = %e, "admin request failed in the store");
         Failure(FailureCode::Store, format!("the store failed: {e}"))
     }
-}
-
-fn now() -> Timestamp {
-    Timestamp::from_system_time(SystemTime::now()).unwrap_or(Timestamp::ZERO)
 }
 
 fn parse_key(text: &str) -> Result<PublicKey, Failure> {
