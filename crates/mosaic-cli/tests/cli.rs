@@ -8,6 +8,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
+/// Reads the lines `mosaic serve` prints when it starts, up to its URL:
+/// the server's key (`mosaic server mosrv0...`) and URL (`listening on
+/// ws://...`), empty when not printed. The rest of the output is left to
+/// the caller.
+fn read_banner(
+    lines: &mut std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) -> (String, String) {
+    let (mut key, mut url) = (String::new(), String::new());
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(k) = line.strip_prefix("mosaic server ") {
+            key = k.to_owned();
+        }
+        if let Some(u) = line.strip_prefix("listening on ") {
+            url = u.to_owned();
+            break;
+        }
+    }
+    (key, url)
+}
+
 /// A temporary directory, removed when dropped.
 struct Dir(PathBuf);
 
@@ -1021,18 +1042,7 @@ mod serve {
                 .spawn()
                 .unwrap();
             let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-            let mut key = String::new();
-            let mut url = String::new();
-            for line in lines.by_ref() {
-                let line = line.unwrap();
-                if let Some(k) = line.strip_prefix("mosaic server ") {
-                    key = k.to_string();
-                }
-                if let Some(u) = line.strip_prefix("listening on ") {
-                    url = u.to_string();
-                    break;
-                }
-            }
+            let (key, url) = super::read_banner(&mut lines);
             assert!(url.starts_with("ws://127.0.0.1:"), "no URL printed");
             assert!(key.starts_with("mosrv0"), "no server key printed");
             Serve { child, url, key }

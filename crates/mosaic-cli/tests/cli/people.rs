@@ -30,17 +30,7 @@ impl Serve {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut key, mut url) = (String::new(), String::new());
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Some(k) = line.strip_prefix("mosaic server ") {
-                key = k.to_owned();
-            }
-            if let Some(u) = line.strip_prefix("listening on ") {
-                url = u.to_owned();
-                break;
-            }
-        }
+        let (key, url) = super::read_banner(&mut lines);
         assert!(
             key.starts_with("mosrv0") && url.starts_with("ws://"),
             "serve did not start"
