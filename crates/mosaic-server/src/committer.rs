@@ -215,7 +215,6 @@ async fn run(
         .await;
         last_commit = started.elapsed();
         expected = jobs.len() + rx.len();
-        metrics.set_committer_queue(rx.len());
         let failure = match result {
             Ok(Ok(outcomes)) => {
                 debug!(records = jobs.len(), "batch durable");
