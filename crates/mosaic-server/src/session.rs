@@ -462,12 +462,7 @@ impl Session {
                 {
                     true
                 } else {
-                    let code = ResultCode::NOT_FOUND;
-                    !gone(
-                        self.sender
-                            .send(&Message::QueryClosed { query_id, code })
-                            .await,
-                    )
+                    self.closed(query_id, ResultCode::NOT_FOUND).await
                 }
             }
             Message::Submission { record } => {
@@ -485,13 +480,12 @@ impl Session {
                 // Over WebSocket the HELLO is in the upgrade headers; answer
                 // a stray one harmlessly.
                 !gone(
-                    self.sender
-                        .send(&Message::HelloAck {
-                            code: ResultCode::SUCCESS,
-                            version: PROTOCOL_VERSION,
-                            applications: Vec::new(),
-                        })
-                        .await,
+                    self.send(&Message::HelloAck {
+                        code: ResultCode::SUCCESS,
+                        version: PROTOCOL_VERSION,
+                        applications: Vec::new(),
+                    })
+                    .await,
                 )
             }
             Message::HelloAuth { .. } => {
@@ -559,11 +553,7 @@ impl Session {
     }
 
     async fn closed(&self, query_id: QueryId, code: ResultCode) -> bool {
-        !gone(
-            self.sender
-                .send(&Message::QueryClosed { query_id, code })
-                .await,
-        )
+        !gone(self.send(&Message::QueryClosed { query_id, code }).await)
     }
 
     /// Get: each distinct reference looked up once, the records sent in
@@ -684,11 +674,7 @@ impl Session {
         };
         match (subscribe, end_code) {
             (true, None) => {
-                if gone(
-                    self.sender
-                        .send(&Message::LocallyComplete { query_id })
-                        .await,
-                ) {
+                if gone(self.send(&Message::LocallyComplete { query_id }).await) {
                     return false;
                 }
                 self.shared.registry.activate(&self.live, query_id, &sent);
@@ -865,11 +851,7 @@ impl Session {
             }
             Err(_) => (ResultCode::TEMPORARY_ERROR, Vec::new()),
         };
-        !gone(
-            self.sender
-                .send(&Message::BlobResult { code, hash, data })
-                .await,
-        )
+        !gone(self.send(&Message::BlobResult { code, hash, data }).await)
     }
 
     /// DHT Lookup (D-9): answered in the background, at most a few at a

@@ -117,6 +117,10 @@ async fn metrics_count_a_real_session() {
             "mosaic_results_sent_total{message=\"Submission Result\",code=\"DUPLICATE\"}",
             1.0,
         ),
+        (
+            "mosaic_results_sent_total{message=\"Query Closed\",code=\"SUCCESS\"}",
+            2.0,
+        ),
         // This very request is counted once answered.
         (
             "mosaic_http_requests_total{endpoint=\"metrics\",status=\"200\"}",
